@@ -1,0 +1,53 @@
+//! Lambda glue shared by the function binaries: process set-up and the handler loop.
+
+use crate::audit::Telemetry;
+use crate::backend::Backend;
+use crate::engine::Engine;
+use crate::store::{AwsSecretStore, SecretStore};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const LAMBDA_RUNTIME_LOG_CAP: &str = "lambda_runtime=info";
+
+/// Once per process: the rustls crypto provider and JSON logs on stderr (`RUST_LOG`, default info).
+pub fn init_process() {
+    // Fails only when a provider is already installed, which is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // lambda_runtime logs whole event payloads at trace level; RotationToken must not reach a log.
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if let Ok(cap) = LAMBDA_RUNTIME_LOG_CAP.parse() {
+        filter = filter.add_directive(cap);
+    }
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_current_span(false)
+        .try_init();
+}
+
+/// Builds the Secrets Manager client once, then serves rotation events with `backend`.
+pub async fn serve<B: Backend + 'static>(backend: B) -> Result<(), lambda_runtime::Error> {
+    init_process();
+    let store = AwsSecretStore::from_env().await;
+    serve_engine(Engine::new(store, backend, Telemetry::stdout())).await
+}
+
+pub async fn serve_engine<S, B>(engine: Engine<S, B>) -> Result<(), lambda_runtime::Error>
+where
+    S: SecretStore + 'static,
+    B: Backend + 'static,
+{
+    let engine = Arc::new(engine);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let engine = Arc::clone(&engine);
+        async move {
+            let outcome = engine.handle_json(&event.payload).await?;
+            Ok::<Value, crate::RotationError>(json!({ "outcome": outcome.as_str() }))
+        }
+    }))
+    .await
+}

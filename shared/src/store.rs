@@ -1,0 +1,281 @@
+//! Secrets Manager access: the one module that calls the SDK.
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::Client;
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::BTreeMap;
+
+pub const AWSCURRENT: &str = "AWSCURRENT";
+pub const AWSPENDING: &str = "AWSPENDING";
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+
+/// What DescribeSecret tells the engine. Holds no secret value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretMetadata {
+    pub arn: String,
+    pub name: String,
+    pub rotation_enabled: bool,
+    /// Version id → the stages attached to it.
+    pub versions: BTreeMap<String, Vec<String>>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl SecretMetadata {
+    pub fn version_with_stage(&self, stage: &str) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(id, _)| id.as_str())
+    }
+
+    pub fn stages_of(&self, version: &str) -> Option<&[String]> {
+        self.versions.get(version).map(Vec::as_slice)
+    }
+
+    pub fn has_stage(&self, version: &str, stage: &str) -> bool {
+        self.stages_of(version)
+            .is_some_and(|stages| stages.iter().any(|s| s == stage))
+    }
+}
+
+/// Which version a read asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum VersionRef<'a> {
+    Id(&'a str),
+    Stage(&'a str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// A version with this token already holds a different value (a concurrent or earlier createSecret).
+    AlreadyExists,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    NotFound,
+    InvalidRequest,
+    AccessDenied,
+    Throttled,
+    Unavailable,
+    Other,
+}
+
+/// A failed Secrets Manager call. The message comes from the service and never holds a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Secrets Manager {operation} on {secret_id} failed ({code}): {message}")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub secret_id: String,
+    pub kind: StoreErrorKind,
+    pub code: String,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(operation: &'static str, secret_id: &str, kind: StoreErrorKind, message: &str) -> Self {
+        Self {
+            operation,
+            secret_id: secret_id.to_owned(),
+            kind,
+            code: format!("{kind:?}"),
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// The Secrets Manager calls the engine makes; implemented over the SDK, wrapped by tests.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, StoreError>;
+
+    /// `None` when the version has no value yet: the empty AWSPENDING the service creates before createSecret.
+    async fn value(
+        &self,
+        secret_id: &str,
+        version: VersionRef<'_>,
+    ) -> Result<Option<SecretString>, StoreError>;
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        rotation_token: Option<&SecretString>,
+    ) -> Result<PutOutcome, StoreError>;
+
+    /// UpdateSecretVersionStage: attach `stage` to `to` and/or detach it from `from`.
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    async fn remove_tag(&self, secret_id: &str, key: &str) -> Result<(), StoreError>;
+}
+
+/// The SDK-backed store. `AWS_ENDPOINT_URL` points it at an emulator.
+#[derive(Debug, Clone)]
+pub struct AwsSecretStore {
+    client: Client,
+}
+
+impl AwsSecretStore {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// Builds the client once from the environment (region, credentials, endpoint).
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(Client::new(&config))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn store_error<E>(operation: &'static str, secret_id: &str, err: &SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (kind, code, message) = match err {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().unwrap_or("Unknown").to_owned();
+            let kind = match code.as_str() {
+                "ResourceNotFoundException" => StoreErrorKind::NotFound,
+                "InvalidRequestException" | "InvalidParameterException" | "ResourceExistsException" => {
+                    StoreErrorKind::InvalidRequest
+                }
+                "AccessDeniedException" | "AccessDenied" => StoreErrorKind::AccessDenied,
+                "ThrottlingException" | "TooManyRequestsException" => StoreErrorKind::Throttled,
+                "InternalServiceError" | "ServiceUnavailable" => StoreErrorKind::Unavailable,
+                _ if service.raw().status().is_server_error() => StoreErrorKind::Unavailable,
+                _ => StoreErrorKind::Other,
+            };
+            (kind, code, inner.message().unwrap_or("no message").to_owned())
+        }
+        SdkError::TimeoutError(_) => (StoreErrorKind::Unavailable, "Timeout".into(), "the call timed out".into()),
+        SdkError::DispatchFailure(failure) => (
+            StoreErrorKind::Unavailable,
+            "DispatchFailure".into(),
+            if failure.is_timeout() { "connect timeout".into() } else { "could not reach the endpoint".into() },
+        ),
+        _ => (StoreErrorKind::Other, "Unknown".into(), aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string()),
+    };
+    StoreError { operation, secret_id: secret_id.to_owned(), kind, code, message }
+}
+
+fn is_code<E: ProvideErrorMetadata>(err: &SdkError<E>, code: &str) -> bool {
+    err.as_service_error().and_then(|e| e.code()) == Some(code)
+}
+
+#[async_trait]
+impl SecretStore for AwsSecretStore {
+    async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, StoreError> {
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| store_error("DescribeSecret", secret_id, &e))?;
+        Ok(SecretMetadata {
+            arn: out.arn().unwrap_or(secret_id).to_owned(),
+            name: out.name().unwrap_or_default().to_owned(),
+            rotation_enabled: out.rotation_enabled().unwrap_or(false),
+            versions: out
+                .version_ids_to_stages()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            tags: out
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                .collect(),
+        })
+    }
+
+    async fn value(
+        &self,
+        secret_id: &str,
+        version: VersionRef<'_>,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let request = self.client.get_secret_value().secret_id(secret_id);
+        let request = match version {
+            VersionRef::Id(id) => request.version_id(id),
+            VersionRef::Stage(stage) => request.version_stage(stage),
+        };
+        match request.send().await {
+            Ok(out) => match out.secret_string() {
+                Some(s) => Ok(Some(SecretString::from(s.to_owned()))),
+                None => Err(StoreError::new(
+                    "GetSecretValue",
+                    secret_id,
+                    StoreErrorKind::InvalidRequest,
+                    "the version holds a binary value; rotation needs a JSON string",
+                )),
+            },
+            Err(e) if is_code(&e, "ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(store_error("GetSecretValue", secret_id, &e)),
+        }
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        rotation_token: Option<&SecretString>,
+    ) -> Result<PutOutcome, StoreError> {
+        let request = self
+            .client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token)
+            .secret_string(value.expose_secret())
+            .version_stages(AWSPENDING)
+            .set_rotation_token(rotation_token.map(|t| t.expose_secret().to_owned()));
+        match request.send().await {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(e) if is_code(&e, "ResourceExistsException") => Ok(PutOutcome::AlreadyExists),
+            Err(e) => Err(store_error("PutSecretValue", secret_id, &e)),
+        }
+    }
+
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_owned))
+            .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateSecretVersionStage", secret_id, &e))?;
+        Ok(())
+    }
+
+    async fn remove_tag(&self, secret_id: &str, key: &str) -> Result<(), StoreError> {
+        self.client
+            .untag_resource()
+            .secret_id(secret_id)
+            .tag_keys(key)
+            .send()
+            .await
+            .map_err(|e| store_error("UntagResource", secret_id, &e))?;
+        Ok(())
+    }
+}

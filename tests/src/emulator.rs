@@ -1,0 +1,171 @@
+//! moto's server as the Secrets Manager emulator, and helpers that stage rotations as the service does.
+
+use crate::process::{fresh_dir, free_port, find_program, wait_for_port, ServiceProcess, ServiceSpec};
+use aws_sdk_secretsmanager::config::{Credentials, Region};
+use aws_sdk_secretsmanager::Client;
+use rotation::{Backend, Engine, RotationError, RotationEvent, SecretStore, Step, StepOutcome};
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const REGION: &str = "us-east-1";
+/// A Lambda the emulator does not know: RotateSecret then enables rotation, creates the empty
+/// AWSPENDING version and answers ResourceNotFound, leaving the steps to the caller.
+pub const UNKNOWN_ROTATION_LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:driven-by-test";
+
+pub struct Emulator {
+    endpoint: String,
+    _process: ServiceProcess,
+}
+
+impl Emulator {
+    pub fn start() -> io::Result<Self> {
+        let program = find_program("MOTO_SERVER", &["moto_server"], &[])?;
+        let dir = fresh_dir("moto")?;
+        let port = free_port()?;
+        let mut process = ServiceProcess::spawn(ServiceSpec {
+            name: "moto_server",
+            program: &program,
+            args: vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+            stop_signal: "TERM",
+            remove_on_exit: Some(&dir),
+            log: &dir.join("moto.log"),
+            run_as: None,
+        })?;
+        wait_for_port(port, Duration::from_secs(60), &mut process)?;
+        Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), _process: process })
+    }
+
+    /// One emulator per test process.
+    pub fn shared() -> &'static Emulator {
+        static SHARED: OnceLock<Emulator> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            Emulator::start().unwrap_or_else(|e| panic!("cannot start the Secrets Manager emulator: {e}"))
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// What a function process needs to reach the emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    pub fn client(&self) -> Client {
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "testkit"))
+            .build();
+        Client::from_conf(config)
+    }
+
+    pub fn store(&self) -> rotation::AwsSecretStore {
+        rotation::AwsSecretStore::new(self.client())
+    }
+
+    /// Creates a secret with a unique name and returns its ARN.
+    pub async fn create_secret(&self, prefix: &str, value: &str) -> String {
+        let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+        let out = self
+            .client()
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSecret failed: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)));
+        out.arn().expect("CreateSecret returns an ARN").to_owned()
+    }
+
+    /// Starts a rotation as the service does and returns its token (the pending version id).
+    pub async fn stage_rotation(&self, secret_id: &str) -> String {
+        let token = uuid::Uuid::new_v4().to_string();
+        let result = self
+            .client()
+            .rotate_secret()
+            .secret_id(secret_id)
+            .client_request_token(&token)
+            .rotation_lambda_arn(UNKNOWN_ROTATION_LAMBDA)
+            .rotation_rules(
+                aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                    .automatically_after_days(90)
+                    .build(),
+            )
+            .send()
+            .await;
+        if let Err(e) = result {
+            let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e);
+            assert_eq!(code, Some("ResourceNotFoundException"), "RotateSecret: unexpected error {e:?}");
+        }
+        let stages = self.stages(secret_id).await;
+        assert_eq!(stages.get(&token).map(Vec::as_slice), Some(&["AWSPENDING".to_owned()][..]), "staged {stages:?}");
+        token
+    }
+
+    pub async fn stages(&self, secret_id: &str) -> BTreeMap<String, Vec<String>> {
+        self.store().describe(secret_id).await.expect("DescribeSecret").versions
+    }
+
+    /// The version that holds `stage`, if any.
+    pub async fn version_with(&self, secret_id: &str, stage: &str) -> Option<String> {
+        self.stages(secret_id)
+            .await
+            .into_iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(id, _)| id)
+    }
+
+    /// The raw string at a stage (test code only: the caller must not print it).
+    pub async fn value_at(&self, secret_id: &str, stage: &str) -> Option<String> {
+        let out = self.client().get_secret_value().secret_id(secret_id).version_stage(stage).send().await.ok()?;
+        out.secret_string().map(str::to_owned)
+    }
+
+    pub async fn tag(&self, secret_id: &str, key: &str, value: &str) {
+        self.client()
+            .tag_resource()
+            .secret_id(secret_id)
+            .tags(aws_sdk_secretsmanager::types::Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .expect("TagResource");
+    }
+
+    /// Stages a rotation and runs the four steps in order, as the service would.
+    pub async fn rotate<S: SecretStore, B: Backend>(&self, engine: &Engine<S, B>, secret_id: &str) -> Result<String, RotationError> {
+        let token = self.stage_rotation(secret_id).await;
+        run_steps(engine, secret_id, &token).await?;
+        Ok(token)
+    }
+}
+
+pub async fn run_steps<S: SecretStore, B: Backend>(
+    engine: &Engine<S, B>,
+    secret_id: &str,
+    token: &str,
+) -> Result<(), RotationError> {
+    for step in Step::ALL {
+        run_step(engine, step, secret_id, token).await?;
+    }
+    Ok(())
+}
+
+pub async fn run_step<S: SecretStore, B: Backend>(
+    engine: &Engine<S, B>,
+    step: Step,
+    secret_id: &str,
+    token: &str,
+) -> Result<StepOutcome, RotationError> {
+    engine.handle(&RotationEvent::new(step, secret_id, token)).await
+}

@@ -1,0 +1,179 @@
+//! A throwaway PostgreSQL cluster: initdb in a temp dir, SCRAM auth on 127.0.0.1, a random superuser
+//! password. Run as an unprivileged user when the tests run as root.
+
+use crate::process::{fresh_dir, free_port, find_program, running_as_root, wait_for_port, ServiceProcess, ServiceSpec};
+use rotation::password::generate_password;
+use secrecy::{ExposeSecret, SecretString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const SUPERUSER: &str = "postgres";
+
+pub struct PostgresServer {
+    pub port: u16,
+    superuser_password: SecretString,
+    dir: PathBuf,
+    process: ServiceProcess,
+}
+
+impl PostgresServer {
+    pub fn start() -> io::Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a new cluster with extra `-c name=value` settings.
+    pub fn start_with(settings: &[(&str, &str)]) -> io::Result<Self> {
+        let bindir = postgres_bindir()?;
+        let dir = fresh_dir("postgres")?;
+        let data = dir.join("data");
+        let password = generate_password(32);
+        std::fs::write(dir.join("pwfile"), password.expose_secret())?;
+        let run_as = if running_as_root() { Some(unprivileged_user()) } else { None };
+        if let Some(user) = &run_as {
+            check(Command::new("chown").args(["-R", user]).arg(&dir), "chown")?;
+        }
+        let mut initdb = as_user(run_as.as_deref(), &bindir.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", SUPERUSER, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+            .arg(format!("--pwfile={}", dir.join("pwfile").display()));
+        check(&mut initdb, "initdb")?;
+        std::fs::remove_file(dir.join("pwfile"))?;
+
+        let port = free_port()?;
+        let mut args: Vec<String> = vec!["-D".into(), data.display().to_string(), "-p".into(), port.to_string()];
+        let defaults = [
+            ("listen_addresses", "127.0.0.1"),
+            ("unix_socket_directories", dir.to_str().unwrap_or("/tmp")),
+            ("fsync", "off"),
+            ("full_page_writes", "off"),
+            ("synchronous_commit", "off"),
+            ("max_connections", "200"),
+        ];
+        for (name, value) in defaults.iter().chain(settings) {
+            args.push("-c".into());
+            args.push(format!("{name}={value}"));
+        }
+        let mut process = ServiceProcess::spawn(ServiceSpec {
+            name: "postgres",
+            program: &bindir.join("postgres"),
+            args,
+            stop_signal: "INT",
+            remove_on_exit: Some(&dir),
+            log: &dir.join("server.log"),
+            run_as: run_as.as_deref(),
+        })?;
+        wait_for_port(port, Duration::from_secs(60), &mut process)?;
+        Ok(Self { port, superuser_password: password, dir, process })
+    }
+
+    pub fn superuser_password(&self) -> &SecretString {
+        &self.superuser_password
+    }
+
+    /// The server's log (its stderr), e.g. to check that no statement carried a plaintext password.
+    pub fn log_contents(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// A superuser connection (retried while the server finishes starting).
+    pub async fn superuser_client(&self) -> tokio_postgres::Client {
+        self.connect(SUPERUSER, self.superuser_password.expose_secret(), "postgres")
+            .await
+            .unwrap_or_else(|e| panic!("superuser cannot connect: {e}"))
+    }
+
+    /// Logs in as `user`; the connection task runs in the background.
+    pub async fn connect(&self, user: &str, password: &str, dbname: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut config = tokio_postgres::Config::new();
+            config
+                .host("127.0.0.1")
+                .port(self.port)
+                .user(user)
+                .password(password)
+                .dbname(dbname)
+                .connect_timeout(Duration::from_secs(5));
+            match config.connect(tokio_postgres::NoTls).await {
+                Ok((client, connection)) => {
+                    tokio::spawn(connection);
+                    return Ok(client);
+                }
+                // 57P03: the database system is starting up.
+                Err(e) if e.code().map(|c| c.code()) == Some("57P03") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn as_user(user: Option<&str>, program: &Path) -> Command {
+    match user {
+        Some(user) => {
+            let mut command = Command::new("setpriv");
+            command.args(["--reuid", user, "--regid", user, "--init-groups", "--"]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+fn check(command: &mut Command, what: &str) -> io::Result<()> {
+    let output = command.output()?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )))
+    }
+}
+
+/// `$PG_TEST_USER`, else `postgres` when that account exists, else `nobody`.
+fn unprivileged_user() -> String {
+    if let Ok(user) = std::env::var("PG_TEST_USER") {
+        return user;
+    }
+    let exists = Command::new("id").arg("-u").arg("postgres").output().is_ok_and(|o| o.status.success());
+    if exists { "postgres" } else { "nobody" }.to_owned()
+}
+
+/// `$PG_BINDIR`, else `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin, else PATH.
+fn postgres_bindir() -> io::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PG_BINDIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && dir.join("postgres").is_file() {
+            return Ok(dir);
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(dir) = versions.into_iter().rev().find(|d| d.join("postgres").is_file()) {
+        return Ok(dir);
+    }
+    let postgres = find_program("PG_POSTGRES", &["postgres"], &[])?;
+    Ok(postgres.parent().map(Path::to_path_buf).unwrap_or_default())
+}
