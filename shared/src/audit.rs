@@ -58,7 +58,10 @@ impl Telemetry {
     }
 
     pub fn to_writer(out: impl Write + Send + 'static, namespace: String) -> Self {
-        Self { out: Arc::new(Mutex::new(out)), namespace }
+        Self {
+            out: Arc::new(Mutex::new(out)),
+            namespace,
+        }
     }
 
     pub fn record_step(&self, record: &StepRecord<'_>) {
@@ -142,7 +145,9 @@ mod tests {
         let buffer = Buffer::default();
         Telemetry::to_writer(buffer.clone(), "Test".into()).record_step(&record);
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     fn record(step: Step, outcome: Outcome) -> StepRecord<'static> {
@@ -169,7 +174,10 @@ mod tests {
         assert_eq!(directive["Namespace"], "Test");
         assert_eq!(directive["Metrics"][0]["Name"], "StepDuration");
         for dimension in directive["Dimensions"][0].as_array().unwrap() {
-            assert!(emf.get(dimension.as_str().unwrap()).is_some(), "dimension value missing");
+            assert!(
+                emf.get(dimension.as_str().unwrap()).is_some(),
+                "dimension value missing"
+            );
         }
         assert_eq!(emf["StepDuration"], 42);
         assert!(emf["_aws"]["Timestamp"].as_u64().unwrap() > 0);

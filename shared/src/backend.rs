@@ -52,7 +52,11 @@ pub struct BackendContext<'a> {
 
 impl<'a> BackendContext<'a> {
     pub fn new(secret_arn: &'a str, mode: Mode, store: &'a dyn SecretStore) -> Self {
-        Self { secret_arn, mode, store }
+        Self {
+            secret_arn,
+            mode,
+            store,
+        }
     }
 
     /// The AWSCURRENT value of another secret.

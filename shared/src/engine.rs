@@ -6,7 +6,9 @@ use crate::backend::{Backend, BackendContext, BackendError, Mode, Versions};
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
 use crate::secret::{SecretValue, ROTATION_MODE_FIELD};
-use crate::store::{PutOutcome, SecretMetadata, SecretStore, VersionRef, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::store::{
+    PutOutcome, SecretMetadata, SecretStore, VersionRef, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
+};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::Instant;
@@ -48,7 +50,11 @@ pub struct Engine<S, B> {
 
 impl<S: SecretStore, B: Backend> Engine<S, B> {
     pub fn new(store: S, backend: B, telemetry: Telemetry) -> Self {
-        Self { store, backend, telemetry }
+        Self {
+            store,
+            backend,
+            telemetry,
+        }
     }
 
     pub fn backend(&self) -> &B {
@@ -108,12 +114,23 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
 
     /// createSecret: fill the empty AWSPENDING version the service made with a value built from
     /// AWSCURRENT. Touches nothing but Secrets Manager.
-    async fn create_secret(&self, secret: &SecretMetadata, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+    async fn create_secret(
+        &self,
+        secret: &SecretMetadata,
+        event: &RotationEvent,
+    ) -> Result<StepOutcome, RotationError> {
         let (arn, token) = (secret.arn.as_str(), event.client_request_token.as_str());
-        if self.store.value(arn, VersionRef::Id(token)).await?.is_some() {
+        if self
+            .store
+            .value(arn, VersionRef::Id(token))
+            .await?
+            .is_some()
+        {
             return Ok(StepOutcome::AlreadyDone);
         }
-        let current = self.required_value(secret, current_version(secret)?, AWSCURRENT).await?;
+        let current = self
+            .required_value(secret, current_version(secret)?, AWSCURRENT)
+            .await?;
         let mode = requested_mode(secret)?;
         let ctx = BackendContext::new(arn, mode, &self.store);
         let mut pending = self
@@ -124,11 +141,20 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         record_mode(&mut pending, mode);
         let bytes = pending.serialized_len();
         if bytes > MAX_SECRET_BYTES {
-            return Err(RotationError::ValueTooLarge { secret: arn.to_owned(), bytes, limit: MAX_SECRET_BYTES });
+            return Err(RotationError::ValueTooLarge {
+                secret: arn.to_owned(),
+                bytes,
+                limit: MAX_SECRET_BYTES,
+            });
         }
         let put = self
             .store
-            .put_pending(arn, token, &pending.to_secret_string(), event.rotation_token.as_ref())
+            .put_pending(
+                arn,
+                token,
+                &pending.to_secret_string(),
+                event.rotation_token.as_ref(),
+            )
             .await?;
         match put {
             PutOutcome::Created => Ok(StepOutcome::Done),
@@ -141,7 +167,11 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     }
 
     /// setSecret: make the target accept the pending credential while the current one keeps working.
-    async fn set_secret(&self, secret: &SecretMetadata, token: &str) -> Result<StepOutcome, RotationError> {
+    async fn set_secret(
+        &self,
+        secret: &SecretMetadata,
+        token: &str,
+    ) -> Result<StepOutcome, RotationError> {
         let versions = self.versions(secret, token).await?;
         let ctx = BackendContext::new(&secret.arn, recorded_mode(&versions.pending), &self.store);
         self.backend
@@ -152,7 +182,11 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     }
 
     /// testSecret: prove the pending credential works on the target. Changes nothing.
-    async fn test_secret(&self, secret: &SecretMetadata, token: &str) -> Result<StepOutcome, RotationError> {
+    async fn test_secret(
+        &self,
+        secret: &SecretMetadata,
+        token: &str,
+    ) -> Result<StepOutcome, RotationError> {
         let versions = self.versions(secret, token).await?;
         let ctx = BackendContext::new(&secret.arn, recorded_mode(&versions.pending), &self.store);
         self.backend
@@ -164,36 +198,58 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
 
     /// finishSecret: move AWSCURRENT to the pending version (the service moves AWSPREVIOUS to the old
     /// one), remove the leftover AWSPENDING, then the backend's post-promotion work.
-    async fn finish_secret(&self, secret: &SecretMetadata, token: &str) -> Result<StepOutcome, RotationError> {
+    async fn finish_secret(
+        &self,
+        secret: &SecretMetadata,
+        token: &str,
+    ) -> Result<StepOutcome, RotationError> {
         let arn = secret.arn.as_str();
         let old_current = current_version(secret)?;
         let promoted = self.required_value(secret, token, AWSPENDING).await?;
         let demoted = self.required_value(secret, old_current, AWSCURRENT).await?;
-        self.store.move_stage(arn, AWSCURRENT, Some(token), Some(old_current)).await?;
-        self.store.move_stage(arn, AWSPENDING, None, Some(token)).await?;
-        self.after_promotion(secret, &promoted, Some(&demoted)).await?;
+        self.store
+            .move_stage(arn, AWSCURRENT, Some(token), Some(old_current))
+            .await?;
+        self.store
+            .move_stage(arn, AWSPENDING, None, Some(token))
+            .await?;
+        self.after_promotion(secret, &promoted, Some(&demoted))
+            .await?;
         Ok(StepOutcome::Done)
     }
 
     /// A finishSecret retried after the promotion: finish what a crash may have left undone.
-    async fn finish_leftovers(&self, secret: &SecretMetadata, token: &str) -> Result<StepOutcome, RotationError> {
+    async fn finish_leftovers(
+        &self,
+        secret: &SecretMetadata,
+        token: &str,
+    ) -> Result<StepOutcome, RotationError> {
         let mut finished_something = false;
         if secret.has_stage(token, AWSPENDING) {
-            self.store.move_stage(&secret.arn, AWSPENDING, None, Some(token)).await?;
+            self.store
+                .move_stage(&secret.arn, AWSPENDING, None, Some(token))
+                .await?;
             finished_something = true;
         }
         if requested_mode(secret)? == Mode::Emergency {
             let promoted = self.required_value(secret, token, AWSCURRENT).await?;
             if recorded_mode(&promoted) == Mode::Emergency {
                 let demoted = match secret.version_with_stage(AWSPREVIOUS) {
-                    Some(previous) => Some(self.required_value(secret, previous, AWSPREVIOUS).await?),
+                    Some(previous) => {
+                        Some(self.required_value(secret, previous, AWSPREVIOUS).await?)
+                    }
                     None => None,
                 };
-                self.after_promotion(secret, &promoted, demoted.as_ref()).await?;
+                self.after_promotion(secret, &promoted, demoted.as_ref())
+                    .await?;
                 finished_something = true;
             }
         }
-        Ok(if finished_something { StepOutcome::Done } else { StepOutcome::AlreadyCurrent })
+        Ok(if finished_something {
+            StepOutcome::Done
+        } else {
+            StepOutcome::AlreadyCurrent
+        })
     }
 
     /// Backend work after promotion; an emergency rotation removes its tag last, so a crash before
@@ -217,14 +273,24 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     }
 
     /// AWSCURRENT, the pending version and, when there is one, AWSPREVIOUS.
-    async fn versions(&self, secret: &SecretMetadata, token: &str) -> Result<Versions, RotationError> {
-        let current = self.required_value(secret, current_version(secret)?, AWSCURRENT).await?;
+    async fn versions(
+        &self,
+        secret: &SecretMetadata,
+        token: &str,
+    ) -> Result<Versions, RotationError> {
+        let current = self
+            .required_value(secret, current_version(secret)?, AWSCURRENT)
+            .await?;
         let pending = self.required_value(secret, token, AWSPENDING).await?;
         let previous = match secret.version_with_stage(AWSPREVIOUS) {
             Some(id) => self.optional_previous(secret, id).await?,
             None => None,
         };
-        Ok(Versions { current, pending, previous })
+        Ok(Versions {
+            current,
+            pending,
+            previous,
+        })
     }
 
     /// A version's parsed value; a missing one is an error that names the stage.
@@ -234,7 +300,10 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         version: &str,
         stage: &'static str,
     ) -> Result<SecretValue, RotationError> {
-        let raw = self.store.value(&secret.arn, VersionRef::Id(version)).await?;
+        let raw = self
+            .store
+            .value(&secret.arn, VersionRef::Id(version))
+            .await?;
         let raw = raw.ok_or_else(|| RotationError::PendingValueMissing {
             secret: secret.arn.clone(),
             version: version.to_owned(),
@@ -247,7 +316,11 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     }
 
     /// AWSPREVIOUS is a fallback only: one that no longer parses is ignored, not fatal.
-    async fn optional_previous(&self, secret: &SecretMetadata, id: &str) -> Result<Option<SecretValue>, RotationError> {
+    async fn optional_previous(
+        &self,
+        secret: &SecretMetadata,
+        id: &str,
+    ) -> Result<Option<SecretValue>, RotationError> {
         match self.required_value(secret, id, AWSPREVIOUS).await {
             Ok(value) => Ok(Some(value)),
             Err(RotationError::MalformedSecret { source, .. }) => {
@@ -263,12 +336,16 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
 /// The checks made before every step.
 fn preamble(secret: &SecretMetadata, token: &str) -> Result<Preamble, RotationError> {
     if !secret.rotation_enabled {
-        return Err(RotationError::RotationNotEnabled { secret: secret.arn.clone() });
+        return Err(RotationError::RotationNotEnabled {
+            secret: secret.arn.clone(),
+        });
     }
-    let stages = secret.stages_of(token).ok_or_else(|| RotationError::UnknownVersion {
-        secret: secret.arn.clone(),
-        version: token.to_owned(),
-    })?;
+    let stages = secret
+        .stages_of(token)
+        .ok_or_else(|| RotationError::UnknownVersion {
+            secret: secret.arn.clone(),
+            version: token.to_owned(),
+        })?;
     if stages.iter().any(|s| s == AWSCURRENT) {
         return Ok(Preamble::AlreadyCurrent);
     }
@@ -285,7 +362,9 @@ fn preamble(secret: &SecretMetadata, token: &str) -> Result<Preamble, RotationEr
 fn current_version(secret: &SecretMetadata) -> Result<&str, RotationError> {
     secret
         .version_with_stage(AWSCURRENT)
-        .ok_or_else(|| RotationError::NoCurrentVersion { secret: secret.arn.clone() })
+        .ok_or_else(|| RotationError::NoCurrentVersion {
+            secret: secret.arn.clone(),
+        })
 }
 
 /// The mode the operator asked for, by tag.
@@ -318,5 +397,9 @@ fn recorded_mode(value: &SecretValue) -> Mode {
 }
 
 fn backend_error(step: Step, secret: &str, source: BackendError) -> RotationError {
-    RotationError::Backend { step, secret: secret.to_owned(), source }
+    RotationError::Backend {
+        step,
+        secret: secret.to_owned(),
+        source,
+    }
 }

@@ -65,9 +65,9 @@ impl RotationEvent {
     }
 
     pub fn from_json(payload: &Value) -> Result<Self, InvalidEvent> {
-        let object = payload
-            .as_object()
-            .ok_or_else(|| InvalidEvent(format!("expected a JSON object, got {}", kind_of(payload))))?;
+        let object = payload.as_object().ok_or_else(|| {
+            InvalidEvent(format!("expected a JSON object, got {}", kind_of(payload)))
+        })?;
         let step_name = required_string(object, "Step")?;
         let step = Step::ALL
             .into_iter()
@@ -148,7 +148,11 @@ fn kind_of(value: &Value) -> &'static str {
 /// Echo at most a short, escaped prefix of untrusted input.
 fn quoted_prefix(input: &str) -> String {
     let prefix: String = input.chars().take(40).collect();
-    let ellipsis = if prefix.len() < input.len() { "…" } else { "" };
+    let ellipsis = if prefix.len() < input.len() {
+        "…"
+    } else {
+        ""
+    };
     format!("{prefix:?}{ellipsis}")
 }
 
@@ -181,15 +185,42 @@ mod tests {
     fn malformed_events_say_what_is_wrong() {
         let cases = [
             (json!([1, 2]), "expected a JSON object, got an array"),
-            (json!({"SecretId": "s", "ClientRequestToken": "t"}), "missing field Step"),
-            (json!({"Step": "dropSecret", "SecretId": "s", "ClientRequestToken": "t"}), "unknown Step \"dropSecret\""),
-            (json!({"Step": 3, "SecretId": "s", "ClientRequestToken": "t"}), "Step must be a string, got a number"),
-            (json!({"Step": "setSecret", "ClientRequestToken": "t"}), "missing field SecretId"),
-            (json!({"Step": "setSecret", "SecretId": "", "ClientRequestToken": "t"}), "SecretId is empty"),
-            (json!({"Step": "setSecret", "SecretId": "s"}), "missing field ClientRequestToken"),
-            (json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "a b"}), "whitespace"),
-            (json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "x".repeat(65)}), "more than 64"),
-            (json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "t", "RotationToken": 7}), "RotationToken must be a string"),
+            (
+                json!({"SecretId": "s", "ClientRequestToken": "t"}),
+                "missing field Step",
+            ),
+            (
+                json!({"Step": "dropSecret", "SecretId": "s", "ClientRequestToken": "t"}),
+                "unknown Step \"dropSecret\"",
+            ),
+            (
+                json!({"Step": 3, "SecretId": "s", "ClientRequestToken": "t"}),
+                "Step must be a string, got a number",
+            ),
+            (
+                json!({"Step": "setSecret", "ClientRequestToken": "t"}),
+                "missing field SecretId",
+            ),
+            (
+                json!({"Step": "setSecret", "SecretId": "", "ClientRequestToken": "t"}),
+                "SecretId is empty",
+            ),
+            (
+                json!({"Step": "setSecret", "SecretId": "s"}),
+                "missing field ClientRequestToken",
+            ),
+            (
+                json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "a b"}),
+                "whitespace",
+            ),
+            (
+                json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "x".repeat(65)}),
+                "more than 64",
+            ),
+            (
+                json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "t", "RotationToken": 7}),
+                "RotationToken must be a string",
+            ),
         ];
         for (input, expected) in cases {
             let err = event(input.clone()).unwrap_err().to_string();
@@ -199,7 +230,9 @@ mod tests {
 
     #[test]
     fn long_unknown_steps_are_truncated_in_errors() {
-        let err = event(json!({"Step": "y".repeat(5000), "SecretId": "s", "ClientRequestToken": "t"})).unwrap_err();
+        let err =
+            event(json!({"Step": "y".repeat(5000), "SecretId": "s", "ClientRequestToken": "t"}))
+                .unwrap_err();
         assert!(err.to_string().len() < 200);
     }
 }

@@ -10,7 +10,9 @@ pub const ROTATION_MODE_FIELD: &str = "rotation_mode";
 /// Why a secret's value could not be read. Never quotes the value itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretFormatError {
-    #[error("the secret value is not valid JSON ({category} error at line {line}, column {column})")]
+    #[error(
+        "the secret value is not valid JSON ({category} error at line {line}, column {column})"
+    )]
     NotJson {
         category: &'static str,
         line: usize,
@@ -163,8 +165,13 @@ mod tests {
 
     #[test]
     fn debug_and_display_never_show_values() {
-        let value = SecretValue::parse(r#"{"username":"app","password":"hunter2-s3cr3t"}"#).unwrap();
-        for shown in [format!("{value:?}"), format!("{value}"), format!("{value:#?}")] {
+        let value =
+            SecretValue::parse(r#"{"username":"app","password":"hunter2-s3cr3t"}"#).unwrap();
+        for shown in [
+            format!("{value:?}"),
+            format!("{value}"),
+            format!("{value:#?}"),
+        ] {
             assert!(!shown.contains("hunter2-s3cr3t"), "{shown}");
             assert!(!shown.contains("app\""), "{shown}");
         }
@@ -176,12 +183,16 @@ mod tests {
         let err = SecretValue::parse("hunter2-s3cr3t").unwrap_err();
         assert!(matches!(err, SecretFormatError::NotJson { .. }));
         assert!(!err.to_string().contains("hunter2"));
-        assert_eq!(SecretValue::parse("[1]").unwrap_err(), SecretFormatError::NotAnObject);
+        assert_eq!(
+            SecretValue::parse("[1]").unwrap_err(),
+            SecretFormatError::NotAnObject
+        );
     }
 
     #[test]
     fn typed_field_errors_name_the_field_not_the_value() {
-        let value = SecretValue::parse(r#"{"port":"s3cr3t-port","ssl":"maybe-s3cr3t","user":5}"#).unwrap();
+        let value =
+            SecretValue::parse(r#"{"port":"s3cr3t-port","ssl":"maybe-s3cr3t","user":5}"#).unwrap();
         let errors = [
             value.optional_u64("port").unwrap_err(),
             value.optional_bool("ssl").unwrap_err(),
@@ -191,7 +202,10 @@ mod tests {
         for err in errors {
             assert!(!err.to_string().contains("s3cr3t"), "{err}");
         }
-        assert_eq!(value.required_str("absent").unwrap_err().to_string(), "field `absent` is missing");
+        assert_eq!(
+            value.required_str("absent").unwrap_err().to_string(),
+            "field `absent` is missing"
+        );
     }
 
     #[test]

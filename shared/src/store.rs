@@ -75,7 +75,12 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    pub fn new(operation: &'static str, secret_id: &str, kind: StoreErrorKind, message: &str) -> Self {
+    pub fn new(
+        operation: &'static str,
+        secret_id: &str,
+        kind: StoreErrorKind,
+        message: &str,
+    ) -> Self {
         Self {
             operation,
             secret_id: secret_id.to_owned(),
@@ -150,30 +155,48 @@ where
             let code = inner.code().unwrap_or("Unknown").to_owned();
             let kind = match code.as_str() {
                 "ResourceNotFoundException" => StoreErrorKind::NotFound,
-                "InvalidRequestException" | "InvalidParameterException" | "ResourceExistsException" => {
-                    StoreErrorKind::InvalidRequest
-                }
+                "InvalidRequestException"
+                | "InvalidParameterException"
+                | "ResourceExistsException" => StoreErrorKind::InvalidRequest,
                 "AccessDeniedException" | "AccessDenied" => StoreErrorKind::AccessDenied,
                 "ThrottlingException" | "TooManyRequestsException" => StoreErrorKind::Throttled,
                 "InternalServiceError" | "ServiceUnavailable" => StoreErrorKind::Unavailable,
                 _ if service.raw().status().is_server_error() => StoreErrorKind::Unavailable,
                 _ => StoreErrorKind::Other,
             };
-            (kind, code, inner.message().unwrap_or("no message").to_owned())
+            (
+                kind,
+                code,
+                inner.message().unwrap_or("no message").to_owned(),
+            )
         }
-        SdkError::TimeoutError(_) => (StoreErrorKind::Unavailable, "Timeout".into(), "the call timed out".into()),
+        SdkError::TimeoutError(_) => (
+            StoreErrorKind::Unavailable,
+            "Timeout".into(),
+            "the call timed out".into(),
+        ),
         SdkError::DispatchFailure(failure) => (
             StoreErrorKind::Unavailable,
             "DispatchFailure".into(),
-            if failure.is_timeout() { "connect timeout".into() } else { "could not reach the endpoint".into() },
+            if failure.is_timeout() {
+                "connect timeout".into()
+            } else {
+                "could not reach the endpoint".into()
+            },
         ),
-        _ => (StoreErrorKind::Other, "Unknown".into(), aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string()),
+        _ => (
+            StoreErrorKind::Other,
+            "Unknown".into(),
+            aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string(),
+        ),
     };
-    StoreError { operation, secret_id: secret_id.to_owned(), kind, code, message }
-}
-
-fn is_code<E: ProvideErrorMetadata>(err: &SdkError<E>, code: &str) -> bool {
-    err.as_service_error().and_then(|e| e.code()) == Some(code)
+    StoreError {
+        operation,
+        secret_id: secret_id.to_owned(),
+        kind,
+        code,
+        message,
+    }
 }
 
 #[async_trait]
@@ -197,7 +220,12 @@ impl SecretStore for AwsSecretStore {
             tags: out
                 .tags()
                 .iter()
-                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
                 .collect(),
         })
     }
@@ -222,7 +250,12 @@ impl SecretStore for AwsSecretStore {
                     "the version holds a binary value; rotation needs a JSON string",
                 )),
             },
-            Err(e) if is_code(&e, "ResourceNotFoundException") => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(store_error("GetSecretValue", secret_id, &e)),
         }
     }
@@ -244,7 +277,12 @@ impl SecretStore for AwsSecretStore {
             .set_rotation_token(rotation_token.map(|t| t.expose_secret().to_owned()));
         match request.send().await {
             Ok(_) => Ok(PutOutcome::Created),
-            Err(e) if is_code(&e, "ResourceExistsException") => Ok(PutOutcome::AlreadyExists),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_exists_exception()) =>
+            {
+                Ok(PutOutcome::AlreadyExists)
+            }
             Err(e) => Err(store_error("PutSecretValue", secret_id, &e)),
         }
     }
@@ -277,5 +315,83 @@ impl SecretStore for AwsSecretStore {
             .await
             .map_err(|e| store_error("UntagResource", secret_id, &e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+    use aws_sdk_secretsmanager::operation::put_secret_value::{
+        PutSecretValueError, PutSecretValueOutput,
+    };
+    use aws_sdk_secretsmanager::types::error::{
+        ResourceExistsException, ResourceNotFoundException,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    #[tokio::test]
+    async fn put_pending_forwards_the_rotation_token_and_the_pending_stage() {
+        let with_token = mock!(Client::put_secret_value)
+            .match_requests(|req| {
+                req.rotation_token() == Some("rt-123")
+                    && req.client_request_token() == Some("tok")
+                    && req.version_stages() == [AWSPENDING]
+            })
+            .then_output(|| PutSecretValueOutput::builder().build());
+        let without_token = mock!(Client::put_secret_value)
+            .match_requests(|req| req.rotation_token().is_none())
+            .then_output(|| PutSecretValueOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&with_token, &without_token]
+        );
+        let store = AwsSecretStore::new(client);
+        let value = SecretString::from("{}");
+        let token = SecretString::from("rt-123");
+        assert_eq!(
+            store
+                .put_pending("s", "tok", &value, Some(&token))
+                .await
+                .unwrap(),
+            PutOutcome::Created
+        );
+        assert_eq!(
+            store.put_pending("s", "tok", &value, None).await.unwrap(),
+            PutOutcome::Created
+        );
+        assert_eq!(with_token.num_calls(), 1);
+        assert_eq!(without_token.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn resource_exists_on_put_means_another_create_won() {
+        let exists = mock!(Client::put_secret_value).then_error(|| {
+            PutSecretValueError::ResourceExistsException(
+                ResourceExistsException::builder().message("exists").build(),
+            )
+        });
+        let store = AwsSecretStore::new(mock_client!(aws_sdk_secretsmanager, [&exists]));
+        let outcome = store
+            .put_pending("s", "tok", &SecretString::from("{}"), None)
+            .await
+            .unwrap();
+        assert_eq!(outcome, PutOutcome::AlreadyExists);
+    }
+
+    #[tokio::test]
+    async fn an_unfilled_version_reads_as_none() {
+        let missing = mock!(Client::get_secret_value).then_error(|| {
+            GetSecretValueError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().message("no").build(),
+            )
+        });
+        let store = AwsSecretStore::new(mock_client!(aws_sdk_secretsmanager, [&missing]));
+        assert!(store
+            .value("s", VersionRef::Id("tok"))
+            .await
+            .unwrap()
+            .is_none());
     }
 }

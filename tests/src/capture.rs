@@ -34,13 +34,19 @@ impl LogCapture {
 
     /// The JSON lines captured so far that parse as objects.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.contents().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        self.contents()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 }
 
 impl Write for LogCapture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
 

@@ -1,6 +1,8 @@
 //! moto's server as the Secrets Manager emulator, and helpers that stage rotations as the service does.
 
-use crate::process::{fresh_dir, free_port, find_program, wait_for_port, ServiceProcess, ServiceSpec};
+use crate::process::{
+    find_program, free_port, fresh_dir, wait_for_port, ServiceProcess, ServiceSpec,
+};
 use aws_sdk_secretsmanager::config::{Credentials, Region};
 use aws_sdk_secretsmanager::Client;
 use rotation::{Backend, Engine, RotationError, RotationEvent, SecretStore, Step, StepOutcome};
@@ -12,7 +14,8 @@ use std::time::Duration;
 pub const REGION: &str = "us-east-1";
 /// A Lambda the emulator does not know: RotateSecret then enables rotation, creates the empty
 /// AWSPENDING version and answers ResourceNotFound, leaving the steps to the caller.
-pub const UNKNOWN_ROTATION_LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:driven-by-test";
+pub const UNKNOWN_ROTATION_LAMBDA: &str =
+    "arn:aws:lambda:us-east-1:123456789012:function:driven-by-test";
 
 pub struct Emulator {
     endpoint: String,
@@ -27,21 +30,30 @@ impl Emulator {
         let mut process = ServiceProcess::spawn(ServiceSpec {
             name: "moto_server",
             program: &program,
-            args: vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+            args: vec![
+                "-H".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+            ],
             stop_signal: "TERM",
             remove_on_exit: Some(&dir),
             log: &dir.join("moto.log"),
             run_as: None,
         })?;
         wait_for_port(port, Duration::from_secs(60), &mut process)?;
-        Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), _process: process })
+        Ok(Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _process: process,
+        })
     }
 
     /// One emulator per test process.
     pub fn shared() -> &'static Emulator {
         static SHARED: OnceLock<Emulator> = OnceLock::new();
         SHARED.get_or_init(|| {
-            Emulator::start().unwrap_or_else(|e| panic!("cannot start the Secrets Manager emulator: {e}"))
+            Emulator::start()
+                .unwrap_or_else(|e| panic!("cannot start the Secrets Manager emulator: {e}"))
         })
     }
 
@@ -65,7 +77,9 @@ impl Emulator {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "testkit"))
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "testkit",
+            ))
             .build();
         Client::from_conf(config)
     }
@@ -84,7 +98,12 @@ impl Emulator {
             .secret_string(value)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("CreateSecret failed: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "CreateSecret failed: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            });
         out.arn().expect("CreateSecret returns an ARN").to_owned()
     }
 
@@ -106,15 +125,27 @@ impl Emulator {
             .await;
         if let Err(e) = result {
             let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e);
-            assert_eq!(code, Some("ResourceNotFoundException"), "RotateSecret: unexpected error {e:?}");
+            assert_eq!(
+                code,
+                Some("ResourceNotFoundException"),
+                "RotateSecret: unexpected error {e:?}"
+            );
         }
         let stages = self.stages(secret_id).await;
-        assert_eq!(stages.get(&token).map(Vec::as_slice), Some(&["AWSPENDING".to_owned()][..]), "staged {stages:?}");
+        assert_eq!(
+            stages.get(&token).map(Vec::as_slice),
+            Some(&["AWSPENDING".to_owned()][..]),
+            "staged {stages:?}"
+        );
         token
     }
 
     pub async fn stages(&self, secret_id: &str) -> BTreeMap<String, Vec<String>> {
-        self.store().describe(secret_id).await.expect("DescribeSecret").versions
+        self.store()
+            .describe(secret_id)
+            .await
+            .expect("DescribeSecret")
+            .versions
     }
 
     /// The version that holds `stage`, if any.
@@ -128,7 +159,14 @@ impl Emulator {
 
     /// The raw string at a stage (test code only: the caller must not print it).
     pub async fn value_at(&self, secret_id: &str, stage: &str) -> Option<String> {
-        let out = self.client().get_secret_value().secret_id(secret_id).version_stage(stage).send().await.ok()?;
+        let out = self
+            .client()
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .send()
+            .await
+            .ok()?;
         out.secret_string().map(str::to_owned)
     }
 
@@ -136,14 +174,23 @@ impl Emulator {
         self.client()
             .tag_resource()
             .secret_id(secret_id)
-            .tags(aws_sdk_secretsmanager::types::Tag::builder().key(key).value(value).build())
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
             .send()
             .await
             .expect("TagResource");
     }
 
     /// Stages a rotation and runs the four steps in order, as the service would.
-    pub async fn rotate<S: SecretStore, B: Backend>(&self, engine: &Engine<S, B>, secret_id: &str) -> Result<String, RotationError> {
+    pub async fn rotate<S: SecretStore, B: Backend>(
+        &self,
+        engine: &Engine<S, B>,
+        secret_id: &str,
+    ) -> Result<String, RotationError> {
         let token = self.stage_rotation(secret_id).await;
         run_steps(engine, secret_id, &token).await?;
         Ok(token)
@@ -167,5 +214,7 @@ pub async fn run_step<S: SecretStore, B: Backend>(
     secret_id: &str,
     token: &str,
 ) -> Result<StepOutcome, RotationError> {
-    engine.handle(&RotationEvent::new(step, secret_id, token)).await
+    engine
+        .handle(&RotationEvent::new(step, secret_id, token))
+        .await
 }

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use rotation::backend::{Backend, BackendContext, BackendError, Mode, Versions};
 use rotation::password::generate_password;
-use rotation::store::{PutOutcome, SecretMetadata, SecretStore, StoreError, StoreErrorKind, VersionRef};
+use rotation::store::{
+    PutOutcome, SecretMetadata, SecretStore, StoreError, StoreErrorKind, VersionRef,
+};
 use rotation::SecretValue;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashSet;
@@ -50,30 +52,47 @@ impl Backend for FakeBackend {
         "fake"
     }
 
-    async fn build_pending(&self, _ctx: &BackendContext<'_>, current: &SecretValue) -> Result<SecretValue, BackendError> {
+    async fn build_pending(
+        &self,
+        _ctx: &BackendContext<'_>,
+        current: &SecretValue,
+    ) -> Result<SecretValue, BackendError> {
         password(current)?;
         let mut pending = current.clone();
         pending.insert("password", generate_password(32).expose_secret().into());
         Ok(pending)
     }
 
-    async fn accept_pending(&self, _ctx: &BackendContext<'_>, versions: &Versions) -> Result<(), BackendError> {
+    async fn accept_pending(
+        &self,
+        _ctx: &BackendContext<'_>,
+        versions: &Versions,
+    ) -> Result<(), BackendError> {
         let new = password(&versions.pending)?;
         if self.target.accepts(new) {
             return Ok(());
         }
         self.target.add(new);
         if self.crash_after_accepting.swap(false, Ordering::SeqCst) {
-            return Err(BackendError::Unreachable { target: "fake".into(), detail: "simulated crash".into() });
+            return Err(BackendError::Unreachable {
+                target: "fake".into(),
+                detail: "simulated crash".into(),
+            });
         }
         Ok(())
     }
 
-    async fn verify_pending(&self, _ctx: &BackendContext<'_>, versions: &Versions) -> Result<(), BackendError> {
+    async fn verify_pending(
+        &self,
+        _ctx: &BackendContext<'_>,
+        versions: &Versions,
+    ) -> Result<(), BackendError> {
         if self.target.accepts(password(&versions.pending)?) {
             Ok(())
         } else {
-            Err(BackendError::NotVerified("the fake target does not accept it".into()))
+            Err(BackendError::NotVerified(
+                "the fake target does not accept it".into(),
+            ))
         }
     }
 
@@ -102,7 +121,11 @@ pub struct FaultyStore<S> {
 
 impl<S> FaultyStore<S> {
     pub fn new(inner: S) -> Self {
-        Self { inner, crash_after: Mutex::new(None), rotation_tokens_seen: Mutex::new(Vec::new()) }
+        Self {
+            inner,
+            crash_after: Mutex::new(None),
+            rotation_tokens_seen: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn crash_once_after(&self, operation: &'static str) {
@@ -113,7 +136,12 @@ impl<S> FaultyStore<S> {
         let mut armed = self.crash_after.lock().unwrap();
         if *armed == Some(operation) {
             *armed = None;
-            return Err(StoreError::new(operation, secret_id, StoreErrorKind::Unavailable, "simulated crash after the call"));
+            return Err(StoreError::new(
+                operation,
+                secret_id,
+                StoreErrorKind::Unavailable,
+                "simulated crash after the call",
+            ));
         }
         Ok(())
     }
@@ -125,7 +153,11 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         self.inner.describe(secret_id).await
     }
 
-    async fn value(&self, secret_id: &str, version: VersionRef<'_>) -> Result<Option<SecretString>, StoreError> {
+    async fn value(
+        &self,
+        secret_id: &str,
+        version: VersionRef<'_>,
+    ) -> Result<Option<SecretString>, StoreError> {
         self.inner.value(secret_id, version).await
     }
 
@@ -140,12 +172,21 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
             .lock()
             .unwrap()
             .push(rotation_token.map(|t| t.expose_secret().to_owned()));
-        let outcome = self.inner.put_pending(secret_id, token, value, rotation_token).await?;
+        let outcome = self
+            .inner
+            .put_pending(secret_id, token, value, rotation_token)
+            .await?;
         self.maybe_crash("PutSecretValue", secret_id)?;
         Ok(outcome)
     }
 
-    async fn move_stage(&self, secret_id: &str, stage: &str, to: Option<&str>, from: Option<&str>) -> Result<(), StoreError> {
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.inner.move_stage(secret_id, stage, to, from).await?;
         self.maybe_crash("UpdateSecretVersionStage", secret_id)
     }

@@ -63,7 +63,11 @@ impl RuntimeApi {
                 });
             }
         });
-        Ok(Self { address, queue, shared })
+        Ok(Self {
+            address,
+            queue,
+            shared,
+        })
     }
 }
 
@@ -76,11 +80,23 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let segments: Vec<&str> = path.trim_start_matches("/2018-06-01/runtime/").split('/').collect();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let segments: Vec<&str> = path
+        .trim_start_matches("/2018-06-01/runtime/")
+        .split('/')
+        .collect();
     let response = match (method, segments.as_slice()) {
         (Method::GET, ["invocation", "next"]) => {
-            shared.first_poll.lock().await.get_or_insert_with(Instant::now);
+            shared
+                .first_poll
+                .lock()
+                .await
+                .get_or_insert_with(Instant::now);
             let next = receiver.lock().await.recv().await;
             match next {
                 Some(pending) => next_invocation(pending),
@@ -94,7 +110,10 @@ async fn route(
                 let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 Err(InvocationError {
                     error_type: error["errorType"].as_str().unwrap_or_default().to_owned(),
-                    error_message: error["errorMessage"].as_str().unwrap_or_default().to_owned(),
+                    error_message: error["errorMessage"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                 })
             };
             if let Some(sender) = shared.waiting.lock().await.remove(*id) {
@@ -109,13 +128,25 @@ async fn route(
 }
 
 fn next_invocation(pending: Pending) -> Response<Full<Bytes>> {
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(300);
+    let deadline = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        + Duration::from_secs(300);
     Response::builder()
         .status(StatusCode::OK)
         .header("lambda-runtime-aws-request-id", &pending.request_id)
-        .header("lambda-runtime-deadline-ms", deadline.as_millis().to_string())
-        .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:local")
-        .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000")
+        .header(
+            "lambda-runtime-deadline-ms",
+            deadline.as_millis().to_string(),
+        )
+        .header(
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:local",
+        )
+        .header(
+            "lambda-runtime-trace-id",
+            "Root=1-00000000-000000000000000000000000",
+        )
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(pending.event.to_string())))
         .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR))
@@ -144,11 +175,23 @@ impl FunctionProcess {
         let mut args = vec![];
         for (key, value) in env.iter().map(|(k, v)| (k.to_string(), v.clone())).chain([
             ("AWS_LAMBDA_RUNTIME_API".to_owned(), api.address.clone()),
-            ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), "local-rotation".to_owned()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(), "128".to_owned()),
-            ("AWS_LAMBDA_FUNCTION_VERSION".to_owned(), "$LATEST".to_owned()),
+            (
+                "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
+                "local-rotation".to_owned(),
+            ),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
+                "128".to_owned(),
+            ),
+            (
+                "AWS_LAMBDA_FUNCTION_VERSION".to_owned(),
+                "$LATEST".to_owned(),
+            ),
             ("AWS_LAMBDA_LOG_STREAM_NAME".to_owned(), "local".to_owned()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME".to_owned(), "/aws/lambda/local-rotation".to_owned()),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME".to_owned(),
+                "/aws/lambda/local-rotation".to_owned(),
+            ),
         ]) {
             args.push(format!("{key}={value}"));
         }
@@ -163,7 +206,12 @@ impl FunctionProcess {
             log: &log,
             run_as: None,
         })?;
-        let function = Self { api, process, log, started };
+        let function = Self {
+            api,
+            process,
+            log,
+            started,
+        };
         function.wait_for_first_poll().await?;
         Ok(function)
     }
@@ -184,17 +232,30 @@ impl FunctionProcess {
 
     /// Process start to its first poll of /next: the runtime's share of a cold start.
     pub async fn time_to_first_poll(&self) -> Option<Duration> {
-        self.api.shared.first_poll.lock().await.map(|t| t - self.started)
+        self.api
+            .shared
+            .first_poll
+            .lock()
+            .await
+            .map(|t| t - self.started)
     }
 
     /// Sends one event through the Runtime API and waits for the function's answer.
     pub async fn invoke(&self, event: &Value) -> InvocationResult {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (sender, receiver) = oneshot::channel();
-        self.api.shared.waiting.lock().await.insert(request_id.clone(), sender);
+        self.api
+            .shared
+            .waiting
+            .lock()
+            .await
+            .insert(request_id.clone(), sender);
         self.api
             .queue
-            .send(Pending { request_id, event: event.clone() })
+            .send(Pending {
+                request_id,
+                event: event.clone(),
+            })
             .map_err(|_| local_error("the Runtime API is gone"))?;
         match tokio::time::timeout(Duration::from_secs(120), receiver).await {
             Ok(Ok(result)) => result,
@@ -214,22 +275,31 @@ impl FunctionProcess {
 }
 
 fn local_error(message: &str) -> InvocationError {
-    InvocationError { error_type: "LocalHarness".into(), error_message: message.into() }
+    InvocationError {
+        error_type: "LocalHarness".into(),
+        error_message: message.into(),
+    }
 }
 
 /// A workspace binary built by `cargo build --workspace --bins` (set SECRET_ROTATION_BIN_DIR to
 /// use another build).
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SECRET_ROTATION_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let parent = exe.parent().expect("exe dir");
-        if parent.ends_with("deps") {
-            parent.parent().expect("target dir").to_path_buf()
-        } else {
-            parent.to_path_buf()
-        }
-    });
+    let dir = std::env::var_os("SECRET_ROTATION_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("current_exe");
+            let parent = exe.parent().expect("exe dir");
+            if parent.ends_with("deps") {
+                parent.parent().expect("target dir").to_path_buf()
+            } else {
+                parent.to_path_buf()
+            }
+        });
     let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }

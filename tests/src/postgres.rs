@@ -1,7 +1,9 @@
 //! A throwaway PostgreSQL cluster: initdb in a temp dir, SCRAM auth on 127.0.0.1, a random superuser
 //! password. Run as an unprivileged user when the tests run as root.
 
-use crate::process::{fresh_dir, free_port, find_program, running_as_root, wait_for_port, ServiceProcess, ServiceSpec};
+use crate::process::{
+    find_program, free_port, fresh_dir, running_as_root, wait_for_port, ServiceProcess, ServiceSpec,
+};
 use rotation::password::generate_password;
 use secrecy::{ExposeSecret, SecretString};
 use std::io;
@@ -30,7 +32,11 @@ impl PostgresServer {
         let data = dir.join("data");
         let password = generate_password(32);
         std::fs::write(dir.join("pwfile"), password.expose_secret())?;
-        let run_as = if running_as_root() { Some(unprivileged_user()) } else { None };
+        let run_as = if running_as_root() {
+            Some(unprivileged_user())
+        } else {
+            None
+        };
         if let Some(user) = &run_as {
             check(Command::new("chown").args(["-R", user]).arg(&dir), "chown")?;
         }
@@ -38,13 +44,27 @@ impl PostgresServer {
         initdb
             .arg("-D")
             .arg(&data)
-            .args(["-U", SUPERUSER, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .arg(format!("--pwfile={}", dir.join("pwfile").display()));
         check(&mut initdb, "initdb")?;
         std::fs::remove_file(dir.join("pwfile"))?;
 
         let port = free_port()?;
-        let mut args: Vec<String> = vec!["-D".into(), data.display().to_string(), "-p".into(), port.to_string()];
+        let mut args: Vec<String> = vec![
+            "-D".into(),
+            data.display().to_string(),
+            "-p".into(),
+            port.to_string(),
+        ];
         let defaults = [
             ("listen_addresses", "127.0.0.1"),
             ("unix_socket_directories", dir.to_str().unwrap_or("/tmp")),
@@ -67,7 +87,12 @@ impl PostgresServer {
             run_as: run_as.as_deref(),
         })?;
         wait_for_port(port, Duration::from_secs(60), &mut process)?;
-        Ok(Self { port, superuser_password: password, dir, process })
+        Ok(Self {
+            port,
+            superuser_password: password,
+            dir,
+            process,
+        })
     }
 
     pub fn superuser_password(&self) -> &SecretString {
@@ -85,13 +110,22 @@ impl PostgresServer {
 
     /// A superuser connection (retried while the server finishes starting).
     pub async fn superuser_client(&self) -> tokio_postgres::Client {
-        self.connect(SUPERUSER, self.superuser_password.expose_secret(), "postgres")
-            .await
-            .unwrap_or_else(|e| panic!("superuser cannot connect: {e}"))
+        self.connect(
+            SUPERUSER,
+            self.superuser_password.expose_secret(),
+            "postgres",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("superuser cannot connect: {e}"))
     }
 
     /// Logs in as `user`; the connection task runs in the background.
-    pub async fn connect(&self, user: &str, password: &str, dbname: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    pub async fn connect(
+        &self,
+        user: &str,
+        password: &str,
+        dbname: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let mut config = tokio_postgres::Config::new();
@@ -108,7 +142,9 @@ impl PostgresServer {
                     return Ok(client);
                 }
                 // 57P03: the database system is starting up.
-                Err(e) if e.code().map(|c| c.code()) == Some("57P03") && Instant::now() < deadline => {
+                Err(e)
+                    if e.code().map(|c| c.code()) == Some("57P03") && Instant::now() < deadline =>
+                {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(e),
@@ -121,7 +157,9 @@ fn as_user(user: Option<&str>, program: &Path) -> Command {
     match user {
         Some(user) => {
             let mut command = Command::new("setpriv");
-            command.args(["--reuid", user, "--regid", user, "--init-groups", "--"]).arg(program);
+            command
+                .args(["--reuid", user, "--regid", user, "--init-groups", "--"])
+                .arg(program);
             command
         }
         None => Command::new(program),
@@ -146,7 +184,11 @@ fn unprivileged_user() -> String {
     if let Ok(user) = std::env::var("PG_TEST_USER") {
         return user;
     }
-    let exists = Command::new("id").arg("-u").arg("postgres").output().is_ok_and(|o| o.status.success());
+    let exists = Command::new("id")
+        .arg("-u")
+        .arg("postgres")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if exists { "postgres" } else { "nobody" }.to_owned()
 }
 
@@ -162,7 +204,12 @@ fn postgres_bindir() -> io::Result<PathBuf> {
         }
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     versions.sort_by_key(|p| {
         p.parent()
@@ -171,7 +218,11 @@ fn postgres_bindir() -> io::Result<PathBuf> {
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    if let Some(dir) = versions.into_iter().rev().find(|d| d.join("postgres").is_file()) {
+    if let Some(dir) = versions
+        .into_iter()
+        .rev()
+        .find(|d| d.join("postgres").is_file())
+    {
         return Ok(dir);
     }
     let postgres = find_program("PG_POSTGRES", &["postgres"], &[])?;

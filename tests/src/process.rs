@@ -50,7 +50,15 @@ impl ServiceProcess {
             .arg(spec.stop_signal)
             .arg(spec.remove_on_exit.unwrap_or(Path::new("")));
         if let Some(user) = spec.run_as {
-            command.args(["setpriv", "--reuid", user, "--regid", user, "--init-groups", "--"]);
+            command.args([
+                "setpriv",
+                "--reuid",
+                user,
+                "--regid",
+                user,
+                "--init-groups",
+                "--",
+            ]);
         }
         command
             .arg(spec.program)
@@ -60,7 +68,11 @@ impl ServiceProcess {
             .stderr(log);
         let mut watchdog = command.spawn()?;
         let stdin = watchdog.stdin.take();
-        Ok(Self { name: spec.name.to_owned(), watchdog, stdin })
+        Ok(Self {
+            name: spec.name.to_owned(),
+            watchdog,
+            stdin,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -98,10 +110,16 @@ pub fn wait_for_port(port: u16, within: Duration, service: &mut ServiceProcess) 
             return Ok(());
         }
         if !service.is_running() {
-            return Err(io::Error::other(format!("{} exited before listening on {port}", service.name())));
+            return Err(io::Error::other(format!(
+                "{} exited before listening on {port}",
+                service.name()
+            )));
         }
         if Instant::now() > deadline {
-            return Err(io::Error::other(format!("{} did not listen on {port} within {within:?}", service.name())));
+            return Err(io::Error::other(format!(
+                "{} did not listen on {port} within {within:?}",
+                service.name()
+            )));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -111,7 +129,10 @@ pub fn wait_for_port(port: u16, within: Duration, service: &mut ServiceProcess) 
 pub fn fresh_dir(prefix: &str) -> io::Result<PathBuf> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("secret-rotation-{prefix}-{}-{n}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "secret-rotation-{prefix}-{}-{n}",
+        std::process::id()
+    ));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -138,7 +159,10 @@ pub fn find_program(env_var: &str, names: &[&str], extra_dirs: &[PathBuf]) -> io
     }
     Err(io::Error::new(
         io::ErrorKind::NotFound,
-        format!("{} not found on PATH (set {env_var}, or run `make deps`)", names.join(" or ")),
+        format!(
+            "{} not found on PATH (set {env_var}, or run `make deps`)",
+            names.join(" or ")
+        ),
     ))
 }
 

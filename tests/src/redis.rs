@@ -1,7 +1,9 @@
 //! A throwaway redis-server whose settings live in a config file in a temp dir, so `CONFIG REWRITE`
 //! and restarts behave as in production.
 
-use crate::process::{fresh_dir, free_port, find_program, wait_for_port, ServiceProcess, ServiceSpec};
+use crate::process::{
+    find_program, free_port, fresh_dir, wait_for_port, ServiceProcess, ServiceSpec,
+};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -33,7 +35,12 @@ impl RedisServer {
             config.push('\n');
         }
         std::fs::write(dir.join("redis.conf"), config)?;
-        let mut server = Self { port, dir, program, process: None };
+        let mut server = Self {
+            port,
+            dir,
+            program,
+            process: None,
+        };
         server.launch()?;
         Ok(server)
     }
@@ -80,7 +87,11 @@ impl RedisServer {
         stream.write_all(format!("{command}\r\n").as_bytes())?;
         let mut buffer = [0u8; 512];
         let n = stream.read(&mut buffer)?;
-        Ok(String::from_utf8_lossy(&buffer[..n]).lines().next().unwrap_or_default().to_owned())
+        Ok(String::from_utf8_lossy(&buffer[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned())
     }
 }
 

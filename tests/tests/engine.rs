@@ -14,7 +14,11 @@ type TestEngine = Engine<FaultyStore<AwsSecretStore>, FakeBackend>;
 
 fn engine() -> TestEngine {
     let capture = LogCapture::global();
-    Engine::new(FaultyStore::new(Emulator::shared().store()), FakeBackend::default(), capture.telemetry())
+    Engine::new(
+        FaultyStore::new(Emulator::shared().store()),
+        FakeBackend::default(),
+        capture.telemetry(),
+    )
 }
 
 /// A secret whose current password the fake target accepts.
@@ -23,13 +27,22 @@ async fn secret(engine: &TestEngine) -> String {
     let password = secrecy::ExposeSecret::expose_secret(&password).to_owned();
     engine.backend().target.add(&password);
     Emulator::shared()
-        .create_secret("engine", &json!({"engine": "fake", "username": "app", "password": password}).to_string())
+        .create_secret(
+            "engine",
+            &json!({"engine": "fake", "username": "app", "password": password}).to_string(),
+        )
         .await
 }
 
 async fn password_at(secret_id: &str, stage: &str) -> String {
-    let raw = Emulator::shared().value_at(secret_id, stage).await.expect("value at stage");
-    serde_json::from_str::<Value>(&raw).unwrap()["password"].as_str().unwrap().to_owned()
+    let raw = Emulator::shared()
+        .value_at(secret_id, stage)
+        .await
+        .expect("value at stage");
+    serde_json::from_str::<Value>(&raw).unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -45,11 +58,17 @@ async fn a_full_rotation_promotes_pending_and_leaves_no_awspending() {
     let stages = emulator.stages(&id).await;
     assert_eq!(stages[&token], vec![AWSCURRENT.to_owned()]);
     assert_eq!(stages[&old_version], vec![AWSPREVIOUS.to_owned()]);
-    assert!(!stages.values().flatten().any(|s| s == AWSPENDING), "{stages:?}");
+    assert!(
+        !stages.values().flatten().any(|s| s == AWSPENDING),
+        "{stages:?}"
+    );
     let new_password = password_at(&id, AWSCURRENT).await;
     assert_ne!(new_password, old_password);
     assert!(engine.backend().target.accepts(&new_password));
-    assert!(engine.backend().target.accepts(&old_password), "routine rotation keeps the old one working");
+    assert!(
+        engine.backend().target.accepts(&old_password),
+        "routine rotation keeps the old one working"
+    );
 }
 
 #[tokio::test]
@@ -60,8 +79,18 @@ async fn preamble_failures_are_clear_and_change_no_stage() {
     // Rotation never enabled.
     let id = secret(&engine).await;
     let before = emulator.stages(&id).await;
-    let err = run_step(&engine, Step::CreateSecret, &id, "00000000-0000-0000-0000-000000000000").await.unwrap_err();
-    assert!(matches!(err, RotationError::RotationNotEnabled { .. }), "{err}");
+    let err = run_step(
+        &engine,
+        Step::CreateSecret,
+        &id,
+        "00000000-0000-0000-0000-000000000000",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RotationError::RotationNotEnabled { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("rotation is not enabled"));
     assert_eq!(emulator.stages(&id).await, before);
 
@@ -69,8 +98,13 @@ async fn preamble_failures_are_clear_and_change_no_stage() {
     let token = emulator.stage_rotation(&id).await;
     let before = emulator.stages(&id).await;
     for step in Step::ALL {
-        let err = run_step(&engine, step, &id, "11111111-1111-1111-1111-111111111111").await.unwrap_err();
-        assert!(matches!(err, RotationError::UnknownVersion { .. }), "{step}: {err}");
+        let err = run_step(&engine, step, &id, "11111111-1111-1111-1111-111111111111")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RotationError::UnknownVersion { .. }),
+            "{step}: {err}"
+        );
         assert!(err.to_string().contains("is not a version of this secret"));
     }
     assert_eq!(emulator.stages(&id).await, before);
@@ -81,7 +115,10 @@ async fn preamble_failures_are_clear_and_change_no_stage() {
     let before = emulator.stages(&id).await;
     for step in Step::ALL {
         let err = run_step(&engine, step, &id, &previous).await.unwrap_err();
-        assert!(matches!(err, RotationError::NotPending { .. }), "{step}: {err}");
+        assert!(
+            matches!(err, RotationError::NotPending { .. }),
+            "{step}: {err}"
+        );
         assert!(err.to_string().contains("is not AWSPENDING"), "{err}");
     }
     assert_eq!(emulator.stages(&id).await, before);
@@ -94,22 +131,54 @@ async fn each_step_twice_in_a_row_is_a_no_op_the_second_time() {
     let id = secret(&engine).await;
     let token = emulator.stage_rotation(&id).await;
 
-    assert_eq!(run_step(&engine, Step::CreateSecret, &id, &token).await.unwrap(), StepOutcome::Done);
+    assert_eq!(
+        run_step(&engine, Step::CreateSecret, &id, &token)
+            .await
+            .unwrap(),
+        StepOutcome::Done
+    );
     let pending = password_at(&id, AWSPENDING).await;
-    assert_eq!(run_step(&engine, Step::CreateSecret, &id, &token).await.unwrap(), StepOutcome::AlreadyDone);
-    assert_eq!(password_at(&id, AWSPENDING).await, pending, "a retried createSecret keeps the value");
+    assert_eq!(
+        run_step(&engine, Step::CreateSecret, &id, &token)
+            .await
+            .unwrap(),
+        StepOutcome::AlreadyDone
+    );
+    assert_eq!(
+        password_at(&id, AWSPENDING).await,
+        pending,
+        "a retried createSecret keeps the value"
+    );
 
-    run_step(&engine, Step::SetSecret, &id, &token).await.unwrap();
+    run_step(&engine, Step::SetSecret, &id, &token)
+        .await
+        .unwrap();
     let accepted = engine.backend().target.len();
-    run_step(&engine, Step::SetSecret, &id, &token).await.unwrap();
+    run_step(&engine, Step::SetSecret, &id, &token)
+        .await
+        .unwrap();
     assert_eq!(engine.backend().target.len(), accepted);
 
-    run_step(&engine, Step::TestSecret, &id, &token).await.unwrap();
-    run_step(&engine, Step::TestSecret, &id, &token).await.unwrap();
+    run_step(&engine, Step::TestSecret, &id, &token)
+        .await
+        .unwrap();
+    run_step(&engine, Step::TestSecret, &id, &token)
+        .await
+        .unwrap();
 
-    assert_eq!(run_step(&engine, Step::FinishSecret, &id, &token).await.unwrap(), StepOutcome::Done);
+    assert_eq!(
+        run_step(&engine, Step::FinishSecret, &id, &token)
+            .await
+            .unwrap(),
+        StepOutcome::Done
+    );
     let after_finish = emulator.stages(&id).await;
-    assert_eq!(run_step(&engine, Step::FinishSecret, &id, &token).await.unwrap(), StepOutcome::AlreadyCurrent);
+    assert_eq!(
+        run_step(&engine, Step::FinishSecret, &id, &token)
+            .await
+            .unwrap(),
+        StepOutcome::AlreadyCurrent
+    );
     assert_eq!(emulator.stages(&id).await, after_finish);
     assert_eq!(password_at(&id, AWSCURRENT).await, pending);
 }
@@ -123,7 +192,11 @@ async fn a_late_retry_of_any_step_after_finish_changes_nothing() {
     let stages = emulator.stages(&id).await;
     let current = password_at(&id, AWSCURRENT).await;
     for step in Step::ALL {
-        assert_eq!(run_step(&engine, step, &id, &token).await.unwrap(), StepOutcome::AlreadyCurrent, "{step}");
+        assert_eq!(
+            run_step(&engine, step, &id, &token).await.unwrap(),
+            StepOutcome::AlreadyCurrent,
+            "{step}"
+        );
     }
     assert_eq!(emulator.stages(&id).await, stages);
     assert_eq!(password_at(&id, AWSCURRENT).await, current);
@@ -138,23 +211,52 @@ async fn steps_rerun_after_a_crash_mid_step_complete() {
 
     // createSecret: the value was stored but the step never reported success.
     engine.store_crash_after("PutSecretValue");
-    run_step(&engine, Step::CreateSecret, &id, &token).await.unwrap_err();
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap_err();
     let pending = password_at(&id, AWSPENDING).await;
-    assert_eq!(run_step(&engine, Step::CreateSecret, &id, &token).await.unwrap(), StepOutcome::AlreadyDone);
+    assert_eq!(
+        run_step(&engine, Step::CreateSecret, &id, &token)
+            .await
+            .unwrap(),
+        StepOutcome::AlreadyDone
+    );
     assert_eq!(password_at(&id, AWSPENDING).await, pending);
 
     // setSecret: the target accepted the password, then the function died.
-    engine.backend().crash_after_accepting.store(true, Ordering::SeqCst);
-    run_step(&engine, Step::SetSecret, &id, &token).await.unwrap_err();
-    run_step(&engine, Step::SetSecret, &id, &token).await.unwrap();
-    run_step(&engine, Step::TestSecret, &id, &token).await.unwrap();
+    engine
+        .backend()
+        .crash_after_accepting
+        .store(true, Ordering::SeqCst);
+    run_step(&engine, Step::SetSecret, &id, &token)
+        .await
+        .unwrap_err();
+    run_step(&engine, Step::SetSecret, &id, &token)
+        .await
+        .unwrap();
+    run_step(&engine, Step::TestSecret, &id, &token)
+        .await
+        .unwrap();
 
     // finishSecret: AWSCURRENT moved, the leftover AWSPENDING not yet removed.
     engine.store_crash_after("UpdateSecretVersionStage");
-    run_step(&engine, Step::FinishSecret, &id, &token).await.unwrap_err();
-    assert_eq!(emulator.stages(&id).await[&token], vec![AWSPENDING.to_owned(), AWSCURRENT.to_owned()]);
-    assert_eq!(run_step(&engine, Step::FinishSecret, &id, &token).await.unwrap(), StepOutcome::Done);
-    assert_eq!(emulator.stages(&id).await[&token], vec![AWSCURRENT.to_owned()]);
+    run_step(&engine, Step::FinishSecret, &id, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        emulator.stages(&id).await[&token],
+        vec![AWSPENDING.to_owned(), AWSCURRENT.to_owned()]
+    );
+    assert_eq!(
+        run_step(&engine, Step::FinishSecret, &id, &token)
+            .await
+            .unwrap(),
+        StepOutcome::Done
+    );
+    assert_eq!(
+        emulator.stages(&id).await[&token],
+        vec![AWSCURRENT.to_owned()]
+    );
     assert_eq!(password_at(&id, AWSCURRENT).await, pending);
 }
 
@@ -164,15 +266,22 @@ async fn a_new_rotation_replaces_a_stale_pending_version() {
     let engine = engine();
     let id = secret(&engine).await;
     let stale = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &stale).await.unwrap();
+    run_step(&engine, Step::CreateSecret, &id, &stale)
+        .await
+        .unwrap();
     // The rotation failed here; the service starts a new one later.
     let fresh = emulator.stage_rotation(&id).await;
     run_steps(&engine, &id, &fresh).await.unwrap();
 
     let stages = emulator.stages(&id).await;
     assert_eq!(stages[&fresh], vec![AWSCURRENT.to_owned()]);
-    assert!(stages.get(&stale).is_none_or(|s| s.is_empty()), "{stages:?}");
-    let err = run_step(&engine, Step::SetSecret, &id, &stale).await.unwrap_err();
+    assert!(
+        stages.get(&stale).is_none_or(|s| s.is_empty()),
+        "{stages:?}"
+    );
+    let err = run_step(&engine, Step::SetSecret, &id, &stale)
+        .await
+        .unwrap_err();
     assert!(matches!(err, RotationError::NotPending { .. }), "{err}");
 }
 
@@ -186,12 +295,17 @@ async fn rotation_token_reaches_put_secret_value() {
     event.rotation_token = Some(SecretString::from("rotation-token-from-the-service"));
     engine.handle(&event).await.unwrap();
     let seen = engine.store_rotation_tokens();
-    assert_eq!(seen, vec![Some("rotation-token-from-the-service".to_owned())]);
+    assert_eq!(
+        seen,
+        vec![Some("rotation-token-from-the-service".to_owned())]
+    );
 
     // Without one in the event, none is sent.
     let id = secret(&engine).await;
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token).await.unwrap();
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
     assert_eq!(engine.store_rotation_tokens().last(), Some(&None));
 }
 
@@ -221,18 +335,34 @@ async fn emergency_rotation_revokes_the_previous_credential_and_clears_its_tag()
     let engine = engine();
     let id = secret(&engine).await;
     let old = password_at(&id, AWSCURRENT).await;
-    emulator.tag(&id, rotation::engine::MODE_TAG, "emergency").await;
+    emulator
+        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .await;
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token).await.unwrap();
-    let pending: Value = serde_json::from_str(&emulator.value_at(&id, AWSPENDING).await.unwrap()).unwrap();
-    assert_eq!(pending["rotation_mode"], "emergency", "the mode is recorded in the pending value");
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    let pending: Value =
+        serde_json::from_str(&emulator.value_at(&id, AWSPENDING).await.unwrap()).unwrap();
+    assert_eq!(
+        pending["rotation_mode"], "emergency",
+        "the mode is recorded in the pending value"
+    );
     for step in [Step::SetSecret, Step::TestSecret] {
         run_step(&engine, step, &id, &token).await.unwrap();
     }
-    assert!(engine.backend().target.accepts(&old), "revoked only after promotion");
-    run_step(&engine, Step::FinishSecret, &id, &token).await.unwrap();
+    assert!(
+        engine.backend().target.accepts(&old),
+        "revoked only after promotion"
+    );
+    run_step(&engine, Step::FinishSecret, &id, &token)
+        .await
+        .unwrap();
     assert!(!engine.backend().target.accepts(&old));
-    assert!(engine.backend().target.accepts(&password_at(&id, AWSCURRENT).await));
+    assert!(engine
+        .backend()
+        .target
+        .accepts(&password_at(&id, AWSCURRENT).await));
     let tags = emulator.store().describe(&id).await.unwrap().tags;
     assert!(!tags.contains_key(rotation::engine::MODE_TAG), "{tags:?}");
 
@@ -240,7 +370,8 @@ async fn emergency_rotation_revokes_the_previous_credential_and_clears_its_tag()
     let routine_old = password_at(&id, AWSCURRENT).await;
     emulator.rotate(&engine, &id).await.unwrap();
     assert!(engine.backend().target.accepts(&routine_old));
-    let current: Value = serde_json::from_str(&emulator.value_at(&id, AWSCURRENT).await.unwrap()).unwrap();
+    let current: Value =
+        serde_json::from_str(&emulator.value_at(&id, AWSCURRENT).await.unwrap()).unwrap();
     assert!(current.get("rotation_mode").is_none());
 }
 
@@ -251,29 +382,56 @@ async fn malformed_events_and_secrets_give_clear_errors_not_panics() {
     let id = secret(&engine).await;
     let token = emulator.stage_rotation(&id).await;
     let cases = [
-        (json!({"SecretId": id, "ClientRequestToken": token}), "missing field Step"),
-        (json!({"Step": "rotateSecret", "SecretId": id, "ClientRequestToken": token}), "unknown Step"),
-        (json!({"Step": "createSecret", "SecretId": 42, "ClientRequestToken": token}), "SecretId must be a string"),
-        (json!({"Step": "createSecret", "SecretId": id, "ClientRequestToken": ["x"]}), "ClientRequestToken must be a string"),
+        (
+            json!({"SecretId": id, "ClientRequestToken": token}),
+            "missing field Step",
+        ),
+        (
+            json!({"Step": "rotateSecret", "SecretId": id, "ClientRequestToken": token}),
+            "unknown Step",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": 42, "ClientRequestToken": token}),
+            "SecretId must be a string",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": id, "ClientRequestToken": ["x"]}),
+            "ClientRequestToken must be a string",
+        ),
         (json!("createSecret"), "expected a JSON object"),
         (Value::Null, "expected a JSON object"),
     ];
     let before = emulator.stages(&id).await;
     for (payload, expected) in cases {
         let err = engine.handle_json(&payload).await.unwrap_err();
-        assert!(matches!(err, RotationError::InvalidEvent(_)), "{payload}: {err}");
+        assert!(
+            matches!(err, RotationError::InvalidEvent(_)),
+            "{payload}: {err}"
+        );
         assert!(err.to_string().contains(expected), "{payload}: {err}");
     }
     assert_eq!(emulator.stages(&id).await, before);
 
-    for (label, raw) in [("not JSON", "s3cr3t-not-json"), ("not an object", "[\"s3cr3t\"]"), ("missing password", "{\"username\":\"app\"}")] {
+    for (label, raw) in [
+        ("not JSON", "s3cr3t-not-json"),
+        ("not an object", "[\"s3cr3t\"]"),
+        ("missing password", "{\"username\":\"app\"}"),
+    ] {
         let id = emulator.create_secret("malformed", raw).await;
         let token = emulator.stage_rotation(&id).await;
         let before = emulator.stages(&id).await;
-        let err = run_step(&engine, Step::CreateSecret, &id, &token).await.unwrap_err();
+        let err = run_step(&engine, Step::CreateSecret, &id, &token)
+            .await
+            .unwrap_err();
         let message = err.to_string();
         assert!(!message.contains("s3cr3t"), "{label}: {message}");
-        assert!(matches!(err, RotationError::MalformedSecret { .. } | RotationError::Backend { .. }), "{label}: {err}");
+        assert!(
+            matches!(
+                err,
+                RotationError::MalformedSecret { .. } | RotationError::Backend { .. }
+            ),
+            "{label}: {err}"
+        );
         assert_eq!(emulator.stages(&id).await, before, "{label}");
     }
 }
@@ -285,15 +443,26 @@ async fn audit_and_metric_lines_carry_no_secret_material() {
     let engine = engine();
     let id = secret(&engine).await;
     emulator.rotate(&engine, &id).await.unwrap();
-    emulator.tag(&id, rotation::engine::MODE_TAG, "emergency").await;
+    emulator
+        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .await;
     emulator.rotate(&engine, &id).await.unwrap();
     // Failures log too: a step on a version that is not pending.
     let previous = emulator.version_with(&id, AWSPREVIOUS).await.unwrap();
-    run_step(&engine, Step::SetSecret, &id, &previous).await.unwrap_err();
+    run_step(&engine, Step::SetSecret, &id, &previous)
+        .await
+        .unwrap_err();
 
     let mut secrets = Vec::new();
     for version in emulator.stages(&id).await.keys() {
-        let out = emulator.client().get_secret_value().secret_id(&id).version_id(version).send().await.unwrap();
+        let out = emulator
+            .client()
+            .get_secret_value()
+            .secret_id(&id)
+            .version_id(version)
+            .send()
+            .await
+            .unwrap();
         let value: Value = serde_json::from_str(out.secret_string().unwrap()).unwrap();
         secrets.push(value["password"].as_str().unwrap().to_owned());
     }
@@ -306,11 +475,19 @@ async fn audit_and_metric_lines_carry_no_secret_material() {
         .filter(|l| l["event"] == "credential.rotate" && l["secret"] == id.as_str())
         .collect();
     assert_eq!(audit.len(), 9, "one audit line per step outcome");
-    assert!(audit.iter().any(|l| l["outcome"] == "error" && l["error"] == "NotPending"));
+    assert!(audit
+        .iter()
+        .any(|l| l["outcome"] == "error" && l["error"] == "NotPending"));
     let mut leaves = Vec::new();
-    string_leaves(&Value::Array(secrets.iter().map(|s| json!(s)).collect()), &mut leaves);
+    string_leaves(
+        &Value::Array(secrets.iter().map(|s| json!(s)).collect()),
+        &mut leaves,
+    );
     for secret in leaves {
-        assert!(!logs.contains(&secret), "a password appears in the captured logs");
+        assert!(
+            !logs.contains(&secret),
+            "a password appears in the captured logs"
+        );
     }
 }
 

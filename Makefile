@@ -1,0 +1,30 @@
+# secret-rotation: two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: deps lint build test test-rust test-terraform demo clean
+
+deps:
+	scripts/install-deps.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## The whole suite against real PostgreSQL, redis-server and moto, started by the tests themselves.
+test: deps lint test-rust test-terraform
+
+test-rust:
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+test-terraform:
+	scripts/terraform-check.sh
+
+## One real rotation of each kind on a local stack, through the functions' own binaries.
+demo: deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) run -q -p testkit --bin demo
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,1 @@
+//! jwt backend: filled by its own issue.

@@ -1,0 +1,1 @@
+//! postgres backend: filled by its own issue.

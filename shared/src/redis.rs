@@ -1,0 +1,1 @@
+//! redis backend: filled by its own issue.
