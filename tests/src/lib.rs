@@ -8,6 +8,7 @@ pub mod lambda;
 pub mod postgres;
 pub mod process;
 pub mod redis;
+pub mod tls;
 
 pub use capture::LogCapture;
 pub use emulator::Emulator;

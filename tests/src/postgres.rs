@@ -27,11 +27,43 @@ impl PostgresServer {
 
     /// Starts a new cluster with extra `-c name=value` settings.
     pub fn start_with(settings: &[(&str, &str)]) -> io::Result<Self> {
+        Self::start_inner(settings, None)
+    }
+
+    /// Starts a cluster that also accepts TLS with this certificate and key (PEM).
+    pub fn start_with_tls(
+        settings: &[(&str, &str)],
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> io::Result<Self> {
+        Self::start_inner(settings, Some((cert_pem, key_pem)))
+    }
+
+    fn start_inner(settings: &[(&str, &str)], tls: Option<(&str, &str)>) -> io::Result<Self> {
         let bindir = postgres_bindir()?;
         let dir = fresh_dir("postgres")?;
         let data = dir.join("data");
         let password = generate_password(32);
         std::fs::write(dir.join("pwfile"), password.expose_secret())?;
+        let mut tls_settings = Vec::new();
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(dir.join("server.crt"), cert)?;
+            std::fs::write(dir.join("server.key"), key)?;
+            std::fs::set_permissions(
+                dir.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )?;
+            tls_settings.push(("ssl".to_owned(), "on".to_owned()));
+            tls_settings.push((
+                "ssl_cert_file".to_owned(),
+                dir.join("server.crt").display().to_string(),
+            ));
+            tls_settings.push((
+                "ssl_key_file".to_owned(),
+                dir.join("server.key").display().to_string(),
+            ));
+        }
         let run_as = if running_as_root() {
             Some(unprivileged_user())
         } else {
@@ -73,7 +105,11 @@ impl PostgresServer {
             ("synchronous_commit", "off"),
             ("max_connections", "200"),
         ];
-        for (name, value) in defaults.iter().chain(settings) {
+        let tls_settings: Vec<(&str, &str)> = tls_settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for (name, value) in defaults.iter().chain(settings).chain(&tls_settings) {
             args.push("-c".into());
             args.push(format!("{name}={value}"));
         }

@@ -1,7 +1,8 @@
-//! PostgreSQL rotation Lambda. The backend arrives with the PostgreSQL issue; until then this
-//! binary refuses to start rather than pretend to rotate.
+//! PostgreSQL rotation Lambda: the Secrets Manager client is built once, then every event is one step.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("secret-rotation-postgres: the PostgreSQL backend is not built yet");
-    std::process::ExitCode::FAILURE
+use rotation::postgres::PostgresBackend;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    rotation::runtime::serve(PostgresBackend::new()).await
 }

@@ -1,1 +1,0 @@
-//! postgres backend: filled by its own issue.

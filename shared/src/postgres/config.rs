@@ -1,0 +1,274 @@
+//! The PostgreSQL secret: AWS's own format plus our optional fields, read strictly.
+
+use crate::backend::BackendError;
+use crate::secret::SecretValue;
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// PostgreSQL truncates identifiers longer than this (with only a NOTICE).
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
+pub const CLONE_SUFFIX: &str = "_clone";
+pub const DEFAULT_PORT: u16 = 5432;
+pub const DEFAULT_DBNAME: &str = "postgres";
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Function configuration: a PEM CA bundle used when the secret carries none.
+pub const CA_BUNDLE_FILE_ENV: &str = "ROTATION_CA_BUNDLE_FILE";
+pub const CONNECT_TIMEOUT_ENV: &str = "ROTATION_CONNECT_TIMEOUT_SECONDS";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The user changes its own password.
+    SingleUser,
+    /// `<base>` and `<base>_clone` take turns; an admin (the `masterarn` secret) sets passwords.
+    AlternatingUsers,
+}
+
+/// How to reach the server. `ca_bundle` is PEM; `None` with TLS on means the function's configuration.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub tls: bool,
+    pub ca_bundle: Option<String>,
+    pub connect_timeout: Duration,
+}
+
+/// A login: who and with what. The password never prints.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub username: String,
+    pub password: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresSecret {
+    pub endpoint: Endpoint,
+    pub login: Login,
+    pub strategy: Strategy,
+    pub masterarn: Option<String>,
+    /// A NOLOGIN role that owns objects; both users are its members and act as it.
+    pub owner_role: Option<String>,
+}
+
+impl PostgresSecret {
+    pub fn parse(value: &SecretValue) -> Result<Self, BackendError> {
+        if let Some(engine) = value.optional_str("engine")? {
+            if !matches!(engine, "postgres" | "postgresql" | "aurora-postgresql") {
+                return Err(invalid("engine", "must be postgres for this function"));
+            }
+        }
+        let username = value.required_str("username")?.to_owned();
+        check_role_name("username", &username)?;
+        let masterarn = value.optional_str("masterarn")?.map(str::to_owned);
+        let strategy = match value.optional_str("strategy")? {
+            None => match masterarn {
+                Some(_) => Strategy::AlternatingUsers,
+                None => Strategy::SingleUser,
+            },
+            Some("single-user" | "single") => Strategy::SingleUser,
+            Some("alternating-users" | "alternating" | "multi-user") => Strategy::AlternatingUsers,
+            Some(_) => {
+                return Err(invalid(
+                    "strategy",
+                    "must be single-user or alternating-users",
+                ))
+            }
+        };
+        if strategy == Strategy::AlternatingUsers && masterarn.is_none() {
+            return Err(invalid(
+                "masterarn",
+                "is required by the alternating-users strategy",
+            ));
+        }
+        let owner_role = value.optional_str("owner_role")?.map(str::to_owned);
+        if let Some(owner) = &owner_role {
+            check_role_name("owner_role", owner)?;
+        }
+        Ok(Self {
+            endpoint: Endpoint::parse(value)?,
+            login: Login {
+                username,
+                password: value.required_secret("password")?,
+            },
+            strategy,
+            masterarn,
+            owner_role,
+        })
+    }
+
+    /// The role both users stand for: the username without its `_clone` suffix.
+    pub fn base_user(&self) -> &str {
+        base_user(&self.login.username)
+    }
+}
+
+impl Endpoint {
+    pub fn parse(value: &SecretValue) -> Result<Self, BackendError> {
+        let host = value.required_str("host")?.trim().to_owned();
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("host", "must be a host name or address"));
+        }
+        Self::parse_with_host(value, host, None)
+    }
+
+    /// The endpoint fields other than host (and, for a privileged secret, maybe port).
+    pub fn parse_with_host(
+        value: &SecretValue,
+        host: String,
+        port: Option<u16>,
+    ) -> Result<Self, BackendError> {
+        let port = match port {
+            Some(port) => port,
+            None => match value.optional_u64("port")? {
+                None => DEFAULT_PORT,
+                Some(p) => u16::try_from(p)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| invalid("port", "must be between 1 and 65535"))?,
+            },
+        };
+        let dbname = value
+            .optional_str("dbname")?
+            .unwrap_or(DEFAULT_DBNAME)
+            .to_owned();
+        // TLS unless the secret turns it off explicitly: AWS's templates fall back to plaintext
+        // silently when `ssl` is absent; we never do.
+        let tls = value.optional_bool("ssl")?.unwrap_or(true);
+        let ca_bundle = value.optional_str("ca_bundle")?.map(str::to_owned);
+        let connect_timeout = match value.optional_u64("connect_timeout")? {
+            Some(seconds) if (1..=300).contains(&seconds) => Duration::from_secs(seconds),
+            Some(_) => {
+                return Err(invalid(
+                    "connect_timeout",
+                    "must be between 1 and 300 seconds",
+                ))
+            }
+            None => std::env::var(CONNECT_TIMEOUT_ENV)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .filter(|s| (1..=300).contains(s))
+                .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs),
+        };
+        Ok(Self {
+            host,
+            port,
+            dbname,
+            tls,
+            ca_bundle,
+            connect_timeout,
+        })
+    }
+}
+
+pub fn base_user(username: &str) -> &str {
+    username
+        .strip_suffix(CLONE_SUFFIX)
+        .filter(|b| !b.is_empty())
+        .unwrap_or(username)
+}
+
+/// The other user of an alternating pair.
+pub fn other_user(username: &str) -> String {
+    match username
+        .strip_suffix(CLONE_SUFFIX)
+        .filter(|b| !b.is_empty())
+    {
+        Some(base) => base.to_owned(),
+        None => format!("{username}{CLONE_SUFFIX}"),
+    }
+}
+
+/// Any name PostgreSQL keeps as given: no NUL, not empty, at most 63 bytes (longer names would be
+/// silently truncated). Everything else is quoted when used, so quotes and spaces are fine.
+pub fn check_role_name(field: &str, name: &str) -> Result<(), BackendError> {
+    if name.is_empty() {
+        return Err(invalid(field, "is empty"));
+    }
+    if name.contains('\0') {
+        return Err(invalid(field, "contains a NUL character"));
+    }
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        return Err(invalid(
+            field,
+            &format!(
+                "is {} bytes long; PostgreSQL keeps at most {MAX_IDENTIFIER_BYTES}",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn invalid(field: &str, problem: &str) -> BackendError {
+    BackendError::InvalidField {
+        field: field.to_owned(),
+        problem: problem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(json: &str) -> Result<PostgresSecret, BackendError> {
+        PostgresSecret::parse(&SecretValue::parse(json).unwrap())
+    }
+
+    #[test]
+    fn reads_aws_format_with_defaults() {
+        let s = secret(r#"{"engine":"postgres","host":"db","username":"app","password":"pw"}"#)
+            .unwrap();
+        assert_eq!(
+            (s.endpoint.port, s.endpoint.dbname.as_str(), s.endpoint.tls),
+            (5432, "postgres", true)
+        );
+        assert_eq!(s.strategy, Strategy::SingleUser);
+        let s = secret(r#"{"host":"db","port":"6432","username":"app","password":"pw","masterarn":"arn:m","ssl":"false"}"#).unwrap();
+        assert_eq!(s.endpoint.port, 6432);
+        assert!(!s.endpoint.tls);
+        assert_eq!(s.strategy, Strategy::AlternatingUsers);
+    }
+
+    #[test]
+    fn alternating_names() {
+        assert_eq!(other_user("app"), "app_clone");
+        assert_eq!(other_user("app_clone"), "app");
+        assert_eq!(base_user("app_clone"), "app");
+        assert_eq!(base_user("_clone"), "_clone");
+    }
+
+    #[test]
+    fn rejects_bad_fields_by_name() {
+        let cases = [
+            (r#"{"host":"db","username":"","password":"p"}"#, "username"),
+            (
+                r#"{"host":"db","username":"a","password":"p","port":70000}"#,
+                "port",
+            ),
+            (
+                r#"{"host":"db","username":"a","password":"p","strategy":"alternating"}"#,
+                "masterarn",
+            ),
+            (
+                r#"{"host":"db","username":"a","password":"p","engine":"mysql"}"#,
+                "engine",
+            ),
+            (r#"{"host":"a b","username":"a","password":"p"}"#, "host"),
+            (
+                r#"{"host":"db","username":"a","password":"p","connect_timeout":0}"#,
+                "connect_timeout",
+            ),
+        ];
+        for (json, field) in cases {
+            let err = secret(json).unwrap_err().to_string();
+            assert!(err.contains(field), "{json}: {err}");
+        }
+        let long = "x".repeat(64);
+        let err = secret(&format!(
+            r#"{{"host":"db","username":"{long}","password":"p"}}"#
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("at most 63"));
+    }
+}

@@ -1,0 +1,564 @@
+//! PostgreSQL rotation against a real PostgreSQL 15 started by the suite (log_statement=all), with
+//! moto's server as Secrets Manager.
+
+use rotation::postgres::PostgresBackend;
+use rotation::store::{AwsSecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::{Engine, RotationError, Step};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use testkit::emulator::run_step;
+use testkit::lambda::workspace_binary;
+use testkit::tls::TestCa;
+use testkit::{Emulator, FunctionProcess, LogCapture, PostgresServer};
+
+const ADMIN: &str = "rotation_admin";
+
+fn server() -> &'static PostgresServer {
+    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        PostgresServer::start_with(&[("log_statement", "all"), ("log_connections", "on")])
+            .expect("PostgreSQL starts")
+    })
+}
+
+fn engine() -> Engine<AwsSecretStore, PostgresBackend> {
+    Engine::new(
+        Emulator::shared().store(),
+        PostgresBackend::new(),
+        LogCapture::global().telemetry(),
+    )
+}
+
+fn random_password() -> String {
+    rotation::password::generate_password(24)
+        .expose_secret()
+        .to_owned()
+}
+
+/// A non-superuser admin like RDS's master user (CREATEROLE, pg_signal_backend), stored as a
+/// privileged secret. Created once.
+async fn admin_secret() -> String {
+    static ADMIN_ARN: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    ADMIN_ARN
+        .get_or_init(|| async {
+            let password = random_password();
+            let su = server().superuser_client().await;
+            su.batch_execute(&format!(
+                "CREATE ROLE {ADMIN} LOGIN CREATEROLE CREATEDB PASSWORD '{password}'; GRANT pg_signal_backend TO {ADMIN};"
+            ))
+            .await
+            .unwrap();
+            let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port, "username": ADMIN, "password": password});
+            Emulator::shared().create_secret("pg-admin", &secret.to_string()).await
+        })
+        .await
+        .clone()
+}
+
+/// Creates `user` (owned by the admin so it may manage it) and its secret.
+async fn user_secret(user: &str, alternating: bool) -> String {
+    let password = random_password();
+    let su = server().superuser_client().await;
+    let ident = postgres_protocol::escape::escape_identifier(user);
+    su.batch_execute(&format!("CREATE ROLE {ident} LOGIN PASSWORD '{password}'"))
+        .await
+        .unwrap();
+    let mut secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port, "username": user,
+                            "password": password, "dbname": "postgres", "ssl": false});
+    if alternating {
+        secret["masterarn"] = json!(admin_secret().await);
+    }
+    Emulator::shared()
+        .create_secret("pg", &secret.to_string())
+        .await
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+async fn login_at(
+    secret_id: &str,
+    stage: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let value = stage_value(secret_id, stage).await;
+    server()
+        .connect(
+            value["username"].as_str().unwrap(),
+            value["password"].as_str().unwrap(),
+            "postgres",
+        )
+        .await
+}
+
+async fn stage_value(secret_id: &str, stage: &str) -> Value {
+    serde_json::from_str(
+        &Emulator::shared()
+            .value_at(secret_id, stage)
+            .await
+            .expect("stage exists"),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn alternating_users_three_rotations_keep_current_and_previous_working() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let base = unique("alt");
+    let id = user_secret(&base, true).await;
+    let mut two_back: Option<Value> = None;
+    for round in 0..3 {
+        let before = stage_value(&id, AWSCURRENT).await;
+        emulator
+            .rotate(&engine, &id)
+            .await
+            .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
+        let current = stage_value(&id, AWSCURRENT).await;
+        let expected_user = if round % 2 == 0 {
+            format!("{base}_clone")
+        } else {
+            base.clone()
+        };
+        assert_eq!(
+            current["username"],
+            expected_user.as_str(),
+            "users alternate"
+        );
+        assert!(
+            login_at(&id, AWSCURRENT).await.is_ok(),
+            "AWSCURRENT logs in after rotation {round}"
+        );
+        assert!(
+            login_at(&id, AWSPREVIOUS).await.is_ok(),
+            "AWSPREVIOUS still logs in after rotation {round}"
+        );
+        if let Some(old) = two_back.take() {
+            let refused = server()
+                .connect(
+                    old["username"].as_str().unwrap(),
+                    old["password"].as_str().unwrap(),
+                    "postgres",
+                )
+                .await;
+            assert!(
+                refused.is_err(),
+                "the credential from two rotations back is replaced"
+            );
+        }
+        two_back = Some(before);
+    }
+}
+
+#[tokio::test]
+async fn single_user_three_rotations_each_new_password_logs_in() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let user = unique("single");
+    let id = user_secret(&user, false).await;
+    for round in 0..3 {
+        let before = stage_value(&id, AWSCURRENT).await;
+        emulator
+            .rotate(&engine, &id)
+            .await
+            .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
+        let current = stage_value(&id, AWSCURRENT).await;
+        assert_eq!(current["username"], user.as_str());
+        assert_ne!(current["password"], before["password"]);
+        assert!(
+            login_at(&id, AWSCURRENT).await.is_ok(),
+            "AWSCURRENT logs in after rotation {round}"
+        );
+        assert!(
+            login_at(&id, AWSPREVIOUS).await.is_err(),
+            "single user: one password at a time"
+        );
+    }
+}
+
+#[tokio::test]
+async fn single_user_falls_back_to_the_previous_password_when_current_no_longer_logs_in() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let user = unique("fallback");
+    let id = user_secret(&user, false).await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    // Someone puts the previous password back on the server by hand.
+    let previous = stage_value(&id, AWSPREVIOUS).await;
+    let su = server().superuser_client().await;
+    su.batch_execute(&format!(
+        "ALTER ROLE {user} PASSWORD '{}'",
+        previous["password"].as_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    emulator.rotate(&engine, &id).await.unwrap();
+    assert!(login_at(&id, AWSCURRENT).await.is_ok());
+}
+
+#[tokio::test]
+async fn objects_grants_and_settings_follow_the_base_role() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let base = unique("owner");
+    let id = user_secret(&base, true).await;
+    let su = server().superuser_client().await;
+    su.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS sales; CREATE SCHEMA IF NOT EXISTS \"Mixed Case\"; \
+         GRANT USAGE, CREATE ON SCHEMA sales TO {base}; GRANT CREATE ON SCHEMA public TO {base}; \
+         ALTER ROLE {base} SET search_path TO sales, \"Mixed Case\", public; \
+         ALTER ROLE {base} SET statement_timeout = '1234ms'; \
+         ALTER ROLE {base} IN DATABASE postgres SET work_mem = '5MB';"
+    ))
+    .await
+    .unwrap();
+
+    emulator.rotate(&engine, &id).await.unwrap(); // the clone is now current
+    let clone = login_at(&id, AWSCURRENT).await.unwrap();
+    let show = |name: &'static str| {
+        let clone = &clone;
+        async move {
+            clone
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .unwrap()
+                .get::<_, String>(0)
+        }
+    };
+    assert_eq!(show("search_path").await, "sales, \"Mixed Case\", public");
+    assert_eq!(show("statement_timeout").await, "1234ms");
+    assert_eq!(show("work_mem").await, "5MB");
+    clone
+        .batch_execute("CREATE TABLE sales.made_by_clone (id int)")
+        .await
+        .unwrap();
+
+    // A grant to the base role after the clone exists reaches the clone.
+    let table = unique("granted");
+    su.batch_execute(&format!(
+        "CREATE TABLE public.{table} (id int); GRANT SELECT ON public.{table} TO {base}"
+    ))
+    .await
+    .unwrap();
+    clone
+        .query(&format!("SELECT * FROM public.{table}"), &[])
+        .await
+        .expect("the clone inherits the new grant");
+
+    emulator.rotate(&engine, &id).await.unwrap(); // the base user is current again
+    let base_session = login_at(&id, AWSCURRENT).await.unwrap();
+    base_session
+        .batch_execute("ALTER TABLE sales.made_by_clone ADD COLUMN note text")
+        .await
+        .expect("base alters the clone's table");
+    base_session
+        .batch_execute("DROP TABLE sales.made_by_clone")
+        .await
+        .expect("base drops the clone's table");
+}
+
+#[tokio::test]
+async fn a_clone_made_by_aws_is_brought_up_to_date() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let base = unique("legacy");
+    let id = user_secret(&base, true).await;
+    let su = server().superuser_client().await;
+    let clone_password = random_password();
+    // What AWS's MultiUser function leaves: membership only, and tables the clone owns.
+    su.batch_execute(&format!(
+        "CREATE ROLE {base}_clone LOGIN PASSWORD '{clone_password}'; GRANT {base} TO {base}_clone; \
+         GRANT CREATE ON SCHEMA public TO {base}_clone; ALTER ROLE {base} SET statement_timeout = '777ms';"
+    ))
+    .await
+    .unwrap();
+    let legacy = server()
+        .connect(&format!("{base}_clone"), &clone_password, "postgres")
+        .await
+        .unwrap();
+    legacy
+        .batch_execute(&format!("CREATE TABLE public.{base}_old (id int)"))
+        .await
+        .unwrap();
+    drop(legacy);
+
+    emulator.rotate(&engine, &id).await.unwrap();
+    let clone = login_at(&id, AWSCURRENT).await.unwrap();
+    let timeout: String = clone
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(timeout, "777ms");
+    let owner: String = su
+        .query_one(
+            &format!("SELECT tableowner::text FROM pg_tables WHERE tablename = '{base}_old'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        owner, base,
+        "the clone's old table now belongs to the base role"
+    );
+}
+
+#[tokio::test]
+async fn server_log_of_a_full_rotation_holds_no_plaintext_password() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let base = unique("logged");
+    let id = user_secret(&base, true).await;
+    let single = user_secret(&unique("logged_single"), false).await;
+    let mut passwords = Vec::new();
+    for secret in [&id, &single] {
+        for _ in 0..2 {
+            emulator.rotate(&engine, secret).await.unwrap();
+            passwords.push(
+                stage_value(secret, AWSCURRENT).await["password"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    let log = server().log_contents();
+    assert!(
+        log.contains("ALTER ROLE"),
+        "log_statement=all is logging statements"
+    );
+    assert!(
+        log.contains("SCRAM-SHA-256$"),
+        "passwords are sent as verifiers"
+    );
+    for password in &passwords {
+        assert!(
+            !log.contains(password.as_str()),
+            "a plaintext password reached the server log"
+        );
+        assert!(
+            !LogCapture::global().contents().contains(password.as_str()),
+            "a password reached our own logs"
+        );
+    }
+}
+
+#[tokio::test]
+async fn emergency_rotation_locks_out_the_previous_user_and_ends_its_sessions() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let base = unique("breach");
+    let id = user_secret(&base, true).await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    let old_session = login_at(&id, AWSCURRENT).await.unwrap();
+    let old = stage_value(&id, AWSCURRENT).await;
+
+    emulator
+        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    assert!(login_at(&id, AWSCURRENT).await.is_ok());
+    let refused = server()
+        .connect(
+            old["username"].as_str().unwrap(),
+            old["password"].as_str().unwrap(),
+            "postgres",
+        )
+        .await;
+    assert!(
+        refused.is_err(),
+        "the previous user cannot log in after an emergency rotation"
+    );
+    assert!(
+        old_session.query_one("SELECT 1", &[]).await.is_err(),
+        "its open session was ended"
+    );
+
+    // The next routine rotation reactivates that user with a new password.
+    emulator.rotate(&engine, &id).await.unwrap();
+    assert_eq!(
+        stage_value(&id, AWSCURRENT).await["username"],
+        old["username"]
+    );
+    assert!(login_at(&id, AWSCURRENT).await.is_ok());
+    assert!(login_at(&id, AWSPREVIOUS).await.is_ok());
+}
+
+#[tokio::test]
+async fn hostile_and_edge_case_usernames_rotate_or_fail_cleanly() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let rotating = [
+        format!("q\"uote{tag}"),
+        format!("x'; DROP ROLE {ADMIN}; --{tag}"),
+        format!("app user {tag}"),
+        format!("MixedCase{tag}"),
+        format!("{tag}{}", "n".repeat(57 - tag.len())), // 57 bytes: the clone has 63
+    ];
+    for user in &rotating {
+        let id = user_secret(user, true).await;
+        emulator
+            .rotate(&engine, &id)
+            .await
+            .unwrap_or_else(|e| panic!("{user:?}: {e}"));
+        emulator
+            .rotate(&engine, &id)
+            .await
+            .unwrap_or_else(|e| panic!("{user:?} second: {e}"));
+        assert!(login_at(&id, AWSCURRENT).await.is_ok(), "{user:?}");
+    }
+    let admin_still_there = server()
+        .superuser_client()
+        .await
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&ADMIN])
+        .await
+        .unwrap();
+    assert!(admin_still_there.is_some(), "no injected statement ran");
+
+    // 60 bytes: rotates alone, but its clone would be truncated: createSecret refuses, nothing changes.
+    let long = format!("{tag}{}", "l".repeat(60 - tag.len()));
+    let single = user_secret(&long, false).await;
+    emulator.rotate(&engine, &single).await.unwrap();
+    let id = user_secret(&format!("{long}x"), true).await;
+    let token = emulator.stage_rotation(&id).await;
+    let before = emulator.stages(&id).await;
+    let err = run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("63 bytes"), "{err}");
+    assert_eq!(emulator.stages(&id).await, before);
+    assert!(emulator.value_at(&id, AWSPENDING).await.is_none());
+}
+
+#[tokio::test]
+async fn concurrent_set_secrets_on_one_role_are_serialized() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let id = user_secret(&unique("race"), true).await;
+    let token = emulator.stage_rotation(&id).await;
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    let (a, b, c) = tokio::join!(
+        run_step(&engine, Step::SetSecret, &id, &token),
+        run_step(&engine, Step::SetSecret, &id, &token),
+        run_step(&engine, Step::SetSecret, &id, &token)
+    );
+    for result in [a, b, c] {
+        result.expect("no 'tuple concurrently updated'");
+    }
+    run_step(&engine, Step::TestSecret, &id, &token)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn tls_verify_full_with_the_right_ca_and_a_clear_failure_with_a_wrong_one() {
+    let ca = TestCa::new("rotation test CA");
+    let cert = ca.server_cert();
+    let tls_server =
+        PostgresServer::start_with_tls(&[("log_connections", "on")], &cert.cert_pem, &cert.key_pem)
+            .expect("TLS PostgreSQL");
+    let su = tls_server.superuser_client().await;
+    let password = random_password();
+    su.batch_execute(&format!("CREATE ROLE tls_app LOGIN PASSWORD '{password}'"))
+        .await
+        .unwrap();
+    let emulator = Emulator::shared();
+    let engine = engine();
+    let secret = |ca_pem: &str| {
+        json!({"engine": "postgres", "host": "127.0.0.1", "port": tls_server.port, "username": "tls_app",
+               "password": password, "ca_bundle": ca_pem})
+        .to_string()
+    };
+
+    let good = emulator
+        .create_secret("pg-tls", &secret(&ca.cert_pem))
+        .await;
+    emulator
+        .rotate(&engine, &good)
+        .await
+        .expect("verify-full with the right CA");
+    let log = tls_server.log_contents();
+    assert!(
+        log.contains("user=tls_app") && log.contains("SSL enabled"),
+        "sessions used TLS"
+    );
+
+    let wrong_ca = TestCa::new("somebody else's CA");
+    let bad = emulator
+        .create_secret("pg-tls-bad", &secret(&wrong_ca.cert_pem))
+        .await;
+    let connections_before = tls_server
+        .log_contents()
+        .matches("connection authorized")
+        .count();
+    let err = emulator.rotate(&engine, &bad).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RotationError::Backend {
+                step: Step::SetSecret,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("certificate"),
+        "the error says why: {err}"
+    );
+    assert_eq!(
+        tls_server
+            .log_contents()
+            .matches("connection authorized")
+            .count(),
+        connections_before,
+        "no plaintext retry reached the server"
+    );
+    assert!(
+        emulator.value_at(&bad, AWSPENDING).await.is_some(),
+        "nothing was promoted"
+    );
+}
+
+#[tokio::test]
+async fn the_postgres_function_binary_rotates_through_the_runtime_api() {
+    let emulator = Emulator::shared();
+    let id = user_secret(&unique("lambda"), true).await;
+    let token = emulator.stage_rotation(&id).await;
+    let function = FunctionProcess::start(
+        &workspace_binary("secret-rotation-postgres"),
+        &emulator.env(),
+    )
+    .await
+    .unwrap();
+    for step in Step::ALL {
+        let event = json!({"Step": step.as_str(), "SecretId": id, "ClientRequestToken": token});
+        let response = function
+            .invoke(&event)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e:?}\n{}", function.output()));
+        assert_eq!(response["outcome"], "done", "{step}");
+    }
+    assert_eq!(
+        emulator.version_with(&id, AWSCURRENT).await.as_deref(),
+        Some(token.as_str())
+    );
+    assert!(login_at(&id, AWSCURRENT).await.is_ok());
+    // A bad event is a typed Lambda error, not a crash.
+    let err = function
+        .invoke(&json!({"Step": "dropSecret", "SecretId": id, "ClientRequestToken": token}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type, "InvalidEvent");
+    let output = function.output();
+    assert!(
+        output.contains("credential.rotate"),
+        "audit lines are printed"
+    );
+    for stage in [AWSCURRENT, AWSPREVIOUS] {
+        let value = stage_value(&id, stage).await;
+        assert!(
+            !output.contains(value["password"].as_str().unwrap()),
+            "a password reached the function's output"
+        );
+    }
+}
