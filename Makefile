@@ -19,7 +19,7 @@ test-rust:
 	$(CARGO) test --workspace
 
 test-terraform:
-	scripts/terraform-check.sh
+	RUN_CHECKOV=1 scripts/terraform-check.sh
 
 ## One real rotation of each kind on a local stack, through the functions' own binaries.
 demo: deps

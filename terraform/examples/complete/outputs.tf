@@ -1,0 +1,24 @@
+output "function_arns" {
+  description = "ARNs of the rotation functions, by engine."
+  value       = { for k, m in module.function : k => m.function_arn }
+}
+
+output "secret_arns" {
+  description = "ARNs of the rotated secrets, by engine."
+  value       = { for k, m in module.secret : k => m.secret_arn }
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic receiving the alarms and rotation failure events."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "vpc_id" {
+  description = "ID of the example VPC."
+  value       = aws_vpc.this.id
+}
+
+output "private_subnet_ids" {
+  description = "IDs of the private subnets the functions run in."
+  value       = aws_subnet.private[*].id
+}

@@ -1,0 +1,330 @@
+# Plan-only tests with a mocked AWS provider: no credentials, no network.
+# Needs Terraform >= 1.11 (override_during).
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+      arn        = "arn:aws:iam::123456789012:user/terraform"
+      user_id    = "AIDAEXAMPLE"
+    }
+  }
+
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000001" }
+  }
+
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:eu-west-1:123456789012:created-alarms" }
+  }
+
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/rotation" }
+  }
+}
+
+variables {
+  name         = "secret-rotation-postgres"
+  engine       = "postgres"
+  package_path = "tests/fixtures/bootstrap.zip"
+}
+
+run "postgres_in_vpc" {
+  command = plan
+
+  variables {
+    vpc_config = {
+      subnet_ids         = ["subnet-aaaa", "subnet-bbbb"]
+      security_group_ids = ["sg-1111"]
+    }
+    privileged_secret_arns = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-master-AbCdEf"]
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.runtime == "provided.al2023" && aws_lambda_function.this.handler == "bootstrap"
+    error_message = "The function must use the provided.al2023 runtime with the bootstrap handler."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.architectures == tolist(["x86_64"]) && aws_lambda_function.this.tracing_config[0].mode == "Active"
+    error_message = "The function must default to x86_64 with active X-Ray tracing."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.source_code_hash == filebase64sha256("tests/fixtures/bootstrap.zip")
+    error_message = "source_code_hash must be the hash of the package zip."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == 5
+    error_message = "Reserved concurrency must be set."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.name == "/aws/lambda/secret-rotation-postgres" && aws_cloudwatch_log_group.this.retention_in_days == 365
+    error_message = "The log group must be /aws/lambda/<name> with a retention."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.kms_key_id == aws_kms_key.this[0].arn
+    error_message = "The log group must be encrypted with the module's KMS key."
+  }
+
+  assert {
+    condition     = toset(aws_lambda_function.this.vpc_config[0].subnet_ids) == toset(["subnet-aaaa", "subnet-bbbb"])
+    error_message = "The function must be attached to the given subnets."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s
+      if contains(flatten([s.Action]), "ec2:CreateNetworkInterface") && contains(flatten([s.Action]), "ec2:UnassignPrivateIpAddresses")
+    ]) == 1
+    error_message = "A function in a VPC needs exactly one ENI statement."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s
+      if contains(flatten([s.Action]), "rds:DescribeDBInstances") && contains(flatten([s.Action]), "rds:DescribeDBClusters")
+    ]) == 1
+    error_message = "The postgres function needs the RDS describe statement."
+  }
+
+  # No Secrets Manager write action without the AllowRotationLambdaArn condition
+  # (pointing at this very function) or a resource naming specific secrets.
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      !anytrue([for a in flatten([s.Action]) : can(regex("^(\\*|secretsmanager:(\\*|Put|Update|Untag|Tag|Create|Delete|Rotate|Cancel|Restore|Replicate|Remove|Stop))", a))])
+      || try(s.Condition.StringEquals["secretsmanager:resource/AllowRotationLambdaArn"], "") == "arn:aws:lambda:eu-west-1:123456789012:function:${var.name}"
+      || alltrue([for r in flatten([s.Resource]) : !strcontains(r, "*")])
+    ])
+    error_message = "A statement grants a Secrets Manager write action without the AllowRotationLambdaArn condition or a specific secret ARN."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      try(s.Condition["ForAllValues:StringEquals"]["aws:TagKeys"], []) == ["rotation:mode"]
+      if contains(flatten([s.Action]), "secretsmanager:UntagResource")
+    ])
+    error_message = "UntagResource must be limited to the rotation:mode tag."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      can(s.Condition.StringLike["kms:EncryptionContext:SecretARN"])
+      if anytrue([for a in flatten([s.Action]) : startswith(a, "kms:")])
+    ])
+    error_message = "KMS use must be limited by kms:EncryptionContext:SecretARN."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      flatten([s.Action]) == ["secretsmanager:GetSecretValue"] && try(flatten([s.Resource]), []) == ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-master-AbCdEf"]
+    ])
+    error_message = "The privileged secrets must be readable, and only by their ARNs."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.errors.metric_name == "Errors" && aws_cloudwatch_metric_alarm.errors.namespace == "AWS/Lambda" && aws_cloudwatch_metric_alarm.errors.dimensions["FunctionName"] == "secret-rotation-postgres"
+    error_message = "The error alarm must watch the function's Errors metric."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.errors.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:created-alarms"])
+    error_message = "The error alarm must notify the module-created topic."
+  }
+
+  assert {
+    condition = toset([for r in aws_cloudwatch_event_rule.rotation : jsondecode(r.event_pattern).detail.eventName[0]]) == toset(["RotationFailed", "RotationAbandoned"]) && alltrue([
+      for r in aws_cloudwatch_event_rule.rotation :
+      jsondecode(r.event_pattern).source == ["aws.secretsmanager"] && jsondecode(r.event_pattern)["detail-type"] == ["AWS Service Event via CloudTrail"]
+    ])
+    error_message = "There must be rules for RotationFailed and RotationAbandoned Secrets Manager service events."
+  }
+
+  assert {
+    condition     = alltrue([for t in aws_cloudwatch_event_target.rotation : t.arn == "arn:aws:sns:eu-west-1:123456789012:created-alarms"])
+    error_message = "The rotation event rules must target the alarm topic."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_sns_topic_policy.this[0].policy).Statement : s.Principal.Service if s.Action == "sns:Publish"
+    ])) == toset(["events.amazonaws.com", "cloudwatch.amazonaws.com"])
+    error_message = "The topic policy must let EventBridge and CloudWatch publish."
+  }
+}
+
+run "redis_outside_vpc" {
+  command = plan
+
+  variables {
+    name   = "secret-rotation-redis"
+    engine = "redis"
+  }
+
+  assert {
+    condition     = length(aws_lambda_function.this.vpc_config) == 0
+    error_message = "Without vpc_config the function must not be attached to a VPC."
+  }
+
+  assert {
+    condition = !anytrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "ec2:")])
+    ])
+    error_message = "No ENI statement is allowed outside a VPC."
+  }
+
+  assert {
+    condition = !anytrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "rds:")])
+    ])
+    error_message = "Only the postgres function may call RDS."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      contains(flatten([s.Action]), "secretsmanager:PutSecretValue") && try(s.Condition.StringEquals["secretsmanager:resource/AllowRotationLambdaArn"], "") == "arn:aws:lambda:eu-west-1:123456789012:function:secret-rotation-redis"
+    ])
+    error_message = "The rotation statement must be conditioned on this function's ARN."
+  }
+
+  assert {
+    condition     = !anytrue([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid == "ReadPrivilegedSecrets"])
+    error_message = "No privileged secret statement without privileged secrets."
+  }
+}
+
+run "jwt_with_shared_topic_and_key" {
+  command = plan
+
+  variables {
+    name                        = "secret-rotation-jwt"
+    engine                      = "jwt"
+    architecture                = "arm64"
+    create_alarm_topic          = false
+    alarm_topic_arn             = "arn:aws:sns:eu-west-1:123456789012:shared-alarms"
+    create_kms_key              = false
+    kms_key_arn                 = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000002"
+    create_rotation_event_rules = false
+    log_retention_in_days       = 30
+    environment_variables       = { RUST_LOG = "info" }
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.this) == 0 && length(aws_kms_key.this) == 0 && length(aws_cloudwatch_event_rule.rotation) == 0
+    error_message = "A passed-in topic and key must not be created again, and disabled rules must not exist."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.errors.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:shared-alarms"])
+    error_message = "The error alarm must notify the passed-in topic."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.retention_in_days == 30 && aws_cloudwatch_log_group.this.kms_key_id == var.kms_key_arn
+    error_message = "The log group must use the given retention and key."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.architectures == tolist(["arm64"]) && aws_lambda_function.this.environment[0].variables["RUST_LOG"] == "info"
+    error_message = "Architecture and environment variables must be passed through."
+  }
+
+  assert {
+    condition = !anytrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "rds:") || startswith(a, "ec2:")])
+    ])
+    error_message = "The jwt function outside a VPC needs neither RDS nor ENI permissions."
+  }
+}
+
+run "refuses_unknown_engine" {
+  command = plan
+
+  variables {
+    engine = "mysql"
+  }
+
+  expect_failures = [var.engine]
+}
+
+run "refuses_invalid_retention" {
+  command = plan
+
+  variables {
+    log_retention_in_days = 42
+  }
+
+  expect_failures = [var.log_retention_in_days]
+}
+
+run "refuses_invalid_timeout_and_memory" {
+  command = plan
+
+  variables {
+    timeout     = 901
+    memory_size = 64
+  }
+
+  expect_failures = [var.timeout, var.memory_size]
+}
+
+run "refuses_half_vpc_config" {
+  command = plan
+
+  variables {
+    vpc_config = {
+      subnet_ids         = ["subnet-aaaa"]
+      security_group_ids = []
+    }
+  }
+
+  expect_failures = [var.vpc_config]
+}
+
+run "refuses_missing_kms_key" {
+  command = plan
+
+  variables {
+    create_kms_key = false
+  }
+
+  expect_failures = [aws_cloudwatch_log_group.this]
+}
+
+run "refuses_missing_alarm_topic" {
+  command = plan
+
+  variables {
+    create_alarm_topic = false
+  }
+
+  expect_failures = [aws_cloudwatch_metric_alarm.errors, aws_cloudwatch_event_target.rotation]
+}
+
+run "refuses_missing_package" {
+  command = plan
+
+  variables {
+    package_path = "tests/fixtures/missing.zip"
+  }
+
+  expect_failures = [var.package_path]
+}
