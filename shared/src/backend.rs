@@ -6,6 +6,7 @@ use crate::secret::{SecretFormatError, SecretValue};
 use crate::store::{SecretStore, VersionRef, AWSCURRENT};
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
+use std::collections::BTreeMap;
 
 /// How a rotation treats the credential it replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,6 +58,22 @@ impl<'a> BackendContext<'a> {
             mode,
             store,
         }
+    }
+
+    /// The tags of another secret (e.g. the RDS instance an RDS-managed master secret belongs to).
+    pub async fn related_secret_tags(
+        &self,
+        secret_id: &str,
+    ) -> Result<BTreeMap<String, String>, BackendError> {
+        let metadata =
+            self.store
+                .describe(secret_id)
+                .await
+                .map_err(|e| BackendError::RelatedSecret {
+                    secret_id: secret_id.to_owned(),
+                    problem: e.to_string(),
+                })?;
+        Ok(metadata.tags)
     }
 
     /// The AWSCURRENT value of another secret.

@@ -29,10 +29,23 @@ pub fn init_process() {
         .try_init();
 }
 
+/// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`), loaded once.
+pub async fn load_aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
 /// Builds the Secrets Manager client once, then serves rotation events with `backend`.
 pub async fn serve<B: Backend + 'static>(backend: B) -> Result<(), lambda_runtime::Error> {
+    serve_with_config(&load_aws_config().await, backend).await
+}
+
+/// As [`serve`], for a backend that built its own clients from the same configuration.
+pub async fn serve_with_config<B: Backend + 'static>(
+    config: &aws_config::SdkConfig,
+    backend: B,
+) -> Result<(), lambda_runtime::Error> {
     init_process();
-    let store = AwsSecretStore::from_env().await;
+    let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(config));
     serve_engine(Engine::new(store, backend, Telemetry::stdout())).await
 }
 

@@ -72,6 +72,20 @@ impl Emulator {
         ]
     }
 
+    /// An SDK configuration for any service of the emulator (Secrets Manager, RDS, …).
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(
+                aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(Credentials::new(
+                    "testing", "testing", None, None, "testkit",
+                )),
+            )
+            .build()
+    }
+
     pub fn client(&self) -> Client {
         let config = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())

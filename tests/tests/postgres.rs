@@ -562,3 +562,62 @@ async fn the_postgres_function_binary_rotates_through_the_runtime_api() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_rds_managed_master_secret_is_located_through_the_rds_api() {
+    let emulator = Emulator::shared();
+    let config = emulator.sdk_config();
+    let rds = aws_sdk_rds::Client::new(&config);
+    let instance = unique("db").replace('_', "-");
+    let created = rds
+        .create_db_instance()
+        .db_instance_identifier(&instance)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .master_username("rdsadmin")
+        .manage_master_user_password(true)
+        .allocated_storage(20)
+        .port(6543)
+        .send()
+        .await
+        .expect("CreateDBInstance");
+    let db = created.db_instance().unwrap();
+    let master_arn = db
+        .master_user_secret()
+        .and_then(|s| s.secret_arn())
+        .expect("RDS manages the master secret")
+        .to_owned();
+    let address = db.endpoint().and_then(|e| e.address()).unwrap().to_owned();
+    let master: Value =
+        serde_json::from_str(&emulator.value_at(&master_arn, AWSCURRENT).await.unwrap()).unwrap();
+    assert!(
+        master.get("host").is_none(),
+        "an RDS-managed master secret holds no host"
+    );
+
+    let user = unique("rdsuser");
+    let id = user_secret(&user, false).await;
+    let mut value = stage_value(&id, AWSCURRENT).await;
+    value["masterarn"] = json!(master_arn);
+    value["strategy"] = json!("alternating-users");
+    emulator
+        .client()
+        .put_secret_value()
+        .secret_id(&id)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let engine = Engine::new(
+        emulator.store(),
+        PostgresBackend::from_config(&config),
+        LogCapture::global().telemetry(),
+    );
+    let err = emulator.rotate(&engine, &id).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("PostgreSQL at {address}:6543")),
+        "the admin session went to the RDS endpoint: {message}"
+    );
+}

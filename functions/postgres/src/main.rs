@@ -1,8 +1,9 @@
-//! PostgreSQL rotation Lambda: the Secrets Manager client is built once, then every event is one step.
+//! PostgreSQL rotation Lambda: clients are built once, then every event is one step.
 
 use rotation::postgres::PostgresBackend;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    rotation::runtime::serve(PostgresBackend::new()).await
+    let config = rotation::runtime::load_aws_config().await;
+    rotation::runtime::serve_with_config(&config, PostgresBackend::from_config(&config)).await
 }

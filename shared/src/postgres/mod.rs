@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod connect;
+pub mod rds;
 pub mod roles;
 
 use crate::backend::{Backend, BackendContext, BackendError, Mode, Versions};
@@ -16,15 +17,25 @@ use serde_json::Value;
 use tokio_postgres::Client;
 
 #[derive(Debug, Default, Clone)]
-pub struct PostgresBackend;
+pub struct PostgresBackend {
+    /// Resolves RDS-managed master secrets, which hold no host.
+    rds: Option<aws_sdk_rds::Client>,
+}
 
 impl PostgresBackend {
     pub fn new() -> Self {
-        Self
+        Self::default()
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            rds: Some(aws_sdk_rds::Client::new(config)),
+        }
     }
 
     /// The privileged session named by `masterarn`. Host and port come from the privileged secret
-    /// when it has them, else from the user's secret (the same server).
+    /// when it has them, else from the RDS database its tags name (RDS-managed master secrets),
+    /// else from the user's secret (the same server).
     async fn admin(
         &self,
         ctx: &BackendContext<'_>,
@@ -50,6 +61,13 @@ impl PostgresBackend {
             let own = Endpoint::parse_with_host(&master, host.to_owned(), None).map_err(related)?;
             endpoint.host = own.host;
             endpoint.port = own.port;
+        } else if let Some(rds) = &self.rds {
+            if let Some((host, port)) =
+                rds::endpoint_from_tags(rds, &ctx.related_secret_tags(masterarn).await?).await?
+            {
+                endpoint.host = host;
+                endpoint.port = port;
+            }
         }
         if let Some(tls) = master.optional_bool("ssl")? {
             endpoint.tls = tls;
