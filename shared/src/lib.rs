@@ -8,6 +8,7 @@ pub mod backend;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod health;
 pub mod jwt;
 pub mod password;
 pub mod postgres;

@@ -1,0 +1,1 @@
+//! Rotation health: filled by the monitor issue.
