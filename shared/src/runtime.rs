@@ -7,6 +7,7 @@ use crate::store::{AwsSecretStore, SecretStore};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 const LAMBDA_RUNTIME_LOG_CAP: &str = "lambda_runtime=info";
 
@@ -30,8 +31,18 @@ pub fn init_process() {
 }
 
 /// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`), loaded once.
+/// Every call is bounded: a hung Secrets Manager or RDS endpoint fails the step (which the service
+/// retries) instead of holding the function until the Lambda timeout.
 pub async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(15))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
 }
 
 /// Builds the Secrets Manager client once, then serves rotation events with `backend`.

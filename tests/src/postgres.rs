@@ -2,7 +2,8 @@
 //! password. Run as an unprivileged user when the tests run as root.
 
 use crate::process::{
-    find_program, free_port, fresh_dir, running_as_root, wait_for_port, ServiceProcess, ServiceSpec,
+    find_program, free_port, fresh_dir, running_as_root, wait_for_port, Janitor, ServiceProcess,
+    ServiceSpec,
 };
 use rotation::password::generate_password;
 use secrecy::{ExposeSecret, SecretString};
@@ -17,7 +18,11 @@ pub struct PostgresServer {
     pub port: u16,
     superuser_password: SecretString,
     dir: PathBuf,
-    process: ServiceProcess,
+    program: PathBuf,
+    args: Vec<String>,
+    run_as: Option<String>,
+    process: Option<ServiceProcess>,
+    _janitor: Janitor,
 }
 
 impl PostgresServer {
@@ -113,35 +118,82 @@ impl PostgresServer {
             args.push("-c".into());
             args.push(format!("{name}={value}"));
         }
-        let mut process = ServiceProcess::spawn(ServiceSpec {
-            name: "postgres",
-            program: &bindir.join("postgres"),
-            args,
-            stop_signal: "INT",
-            remove_on_exit: Some(&dir),
-            log: &dir.join("server.log"),
-            run_as: run_as.as_deref(),
-        })?;
-        wait_for_port(port, Duration::from_secs(60), &mut process)?;
-        Ok(Self {
+        let mut server = Self {
             port,
             superuser_password: password,
-            dir,
-            process,
-        })
+            dir: dir.clone(),
+            program: bindir.join("postgres"),
+            args,
+            run_as,
+            process: None,
+            _janitor: Janitor::remove_on_exit(&dir)?,
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    fn launch(&mut self) -> io::Result<()> {
+        let log = self.dir.join(format!("server-{}.log", self.launches()));
+        let mut process = ServiceProcess::spawn(ServiceSpec {
+            name: "postgres",
+            program: &self.program,
+            args: self.args.clone(),
+            stop_signal: "INT",
+            remove_on_exit: None,
+            log: &log,
+            run_as: self.run_as.as_deref(),
+        })?;
+        wait_for_port(self.port, Duration::from_secs(60), &mut process)?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    fn launches(&self) -> usize {
+        std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("server-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Stops the server (fast shutdown: sessions end); data stays for [`PostgresServer::start_again`].
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop();
+        }
+    }
+
+    /// Starts the stopped server again on the same port with the same data.
+    pub fn start_again(&mut self) -> io::Result<()> {
+        self.stop();
+        self.launch()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn superuser_password(&self) -> &SecretString {
         &self.superuser_password
     }
 
-    /// The server's log (its stderr), e.g. to check that no statement carried a plaintext password.
+    /// The server's log (its stderr, over every start), e.g. to check that no statement carried a
+    /// plaintext password.
     pub fn log_contents(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        (0..self.launches())
+            .map(|n| {
+                std::fs::read_to_string(self.dir.join(format!("server-{n}.log")))
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.process.is_running()
+        self.process
+            .as_mut()
+            .is_some_and(ServiceProcess::is_running)
     }
 
     /// A superuser connection (retried while the server finishes starting).
@@ -263,4 +315,11 @@ fn postgres_bindir() -> io::Result<PathBuf> {
     }
     let postgres = find_program("PG_POSTGRES", &["postgres"], &[])?;
     Ok(postgres.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        // Stopped before the janitor (a later field) removes the directory.
+        self.stop();
+    }
 }

@@ -174,3 +174,32 @@ pub fn running_as_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+/// Removes a directory when dropped or when the test process exits, whichever comes first, for
+/// services that restart (their own watchdog must not remove it) and for ones in statics (which
+/// are never dropped).
+pub struct Janitor {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Janitor {
+    pub fn remove_on_exit(dir: &Path) -> io::Result<Self> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"read -r _; rm -rf "$1""#)
+            .arg("janitor")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        Ok(Self { child, stdin })
+    }
+}
+
+impl Drop for Janitor {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
