@@ -1,1 +1,0 @@
-//! jwt backend: filled by its own issue.

@@ -1,0 +1,229 @@
+//! The whole JWT secret: its key sets with their policies, read from a secret value (adopting the
+//! flat conventions of a secret that predates the key sets) and written back with every derived field.
+
+use super::flat;
+use super::model::{invalid, Key, KeyAlg, KeyState, SetName};
+use super::onboard;
+use super::policy::{configured_sets, Convention, SetPolicy};
+use crate::backend::BackendError;
+use crate::secret::SecretValue;
+use serde_json::{json, Map, Value};
+
+pub const ENGINE: &str = "jwt";
+pub const KEY_SETS: &str = "keySets";
+pub const POLICY: &str = "policy";
+
+/// One set: its policy and keys.
+#[derive(Debug, Clone)]
+pub struct KeySet {
+    pub name: SetName,
+    pub policy: SetPolicy,
+    pub keys: Vec<Key>,
+    /// The kid array is written as a JSON array (as the secret had it) rather than a JSON string.
+    pub kid_array_as_json: bool,
+}
+
+impl KeySet {
+    pub fn active(&self) -> Option<&Key> {
+        self.keys.iter().find(|k| k.state == KeyState::Active)
+    }
+}
+
+/// The key sets of one secret value, `access` first.
+#[derive(Debug, Clone)]
+pub struct JwtSecret {
+    pub sets: Vec<KeySet>,
+}
+
+/// How to read keys from the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Every key, strictly validated; a set missing from `keySets` adopts its flat conventions.
+    Keys,
+    /// Policies only (an emergency rotation drops every key, so none needs to be readable).
+    PoliciesOnly,
+}
+
+impl JwtSecret {
+    pub fn read(value: &SecretValue, how: Read, now: u64) -> Result<Self, BackendError> {
+        match value.get("engine") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(engine)) if engine == ENGINE => {}
+            Some(_) => return Err(invalid("engine", "must be \"jwt\" for this function")),
+        }
+        let policy = value.get(POLICY).filter(|v| !v.is_null());
+        let key_sets = match value.get(KEY_SETS) {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(sets)) => Some(sets),
+            Some(_) => return Err(invalid(KEY_SETS, "must be an object")),
+        };
+        let mut names = configured_sets(policy)?;
+        for name in key_sets.into_iter().flat_map(|sets| sets.keys()) {
+            names.push(SetName::parse(name).ok_or_else(|| {
+                invalid(
+                    &format!("{KEY_SETS}.{name}"),
+                    "is not a key set (known: access, refresh)",
+                )
+            })?);
+        }
+        names.extend(
+            SetName::ALL
+                .into_iter()
+                .filter(|set| onboard::present(value, *set)),
+        );
+        let recognised =
+            !names.is_empty() || value.get("engine").and_then(Value::as_str) == Some(ENGINE);
+        if !recognised {
+            return Err(invalid(
+                KEY_SETS,
+                "is missing, and the secret holds none of SECRET_KEY, JWT_SIGNING_SECRET, JWT_SECRETS \
+                 (or their refresh variants) to adopt; add a `policy` member to start new key sets",
+            ));
+        }
+        let mut sets = Vec::new();
+        for name in SetName::ALL {
+            if name != SetName::Access && !names.contains(&name) {
+                continue;
+            }
+            let policy_json = policy.and_then(|p| p.get(name.as_str()));
+            let entries = key_sets.and_then(|sets| sets.get(name.as_str()));
+            let kid_array_as_json = onboard::kid_array_is_json(value, name);
+            let set = match (how, entries.filter(|e| !e.is_null())) {
+                (Read::PoliciesOnly, entries) => KeySet {
+                    name,
+                    policy: SetPolicy::from_json(
+                        name,
+                        policy_json,
+                        entries.and_then(active_alg_hint),
+                    )?,
+                    keys: Vec::new(),
+                    kid_array_as_json,
+                },
+                (Read::Keys, Some(entries)) => {
+                    let keys = read_keys(name, entries)?;
+                    let hint = keys
+                        .iter()
+                        .find(|k| k.state == KeyState::Active)
+                        .map(|k| k.alg);
+                    KeySet {
+                        name,
+                        policy: SetPolicy::from_json(name, policy_json, hint)?,
+                        keys,
+                        kid_array_as_json,
+                    }
+                }
+                (Read::Keys, None) => {
+                    let policy = SetPolicy::from_json(name, policy_json, None)?;
+                    let keys =
+                        onboard::adopt(value, name, policy.algorithm, policy.grace_seconds, now)?;
+                    KeySet {
+                        name,
+                        policy,
+                        keys,
+                        kid_array_as_json,
+                    }
+                }
+            };
+            sets.push(set);
+        }
+        Ok(Self { sets })
+    }
+
+    /// `base` with every field this function owns replaced by the ones derived from the key sets;
+    /// other fields (the application's own settings) are kept as they are.
+    pub fn write(&self, base: &SecretValue) -> Result<SecretValue, BackendError> {
+        let mut fields: Map<String, Value> = base
+            .fields()
+            .iter()
+            .filter(|(name, _)| !is_owned(name))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        fields.insert("engine".into(), json!(ENGINE));
+        let mut policy = Map::new();
+        let mut key_sets = Map::new();
+        for set in &self.sets {
+            policy.insert(set.name.as_str().into(), set.policy.to_json());
+            let keys: Vec<Value> = flat::ordered(&set.keys)
+                .into_iter()
+                .map(Key::to_json)
+                .collect();
+            key_sets.insert(set.name.as_str().into(), Value::Array(keys));
+            for (field, value) in
+                flat::derive(set.name, &set.policy, &set.keys, set.kid_array_as_json)?
+            {
+                fields.insert(field.into(), value);
+            }
+        }
+        fields.insert(POLICY.into(), Value::Object(policy));
+        fields.insert(KEY_SETS.into(), Value::Object(key_sets));
+        for set in &self.sets {
+            if !set.policy.algorithm.is_hmac() {
+                fields.insert(
+                    set.name.jwks_field().into(),
+                    flat::jwks(flat::ordered(&set.keys)),
+                );
+            }
+        }
+        Ok(SecretValue::from_map(fields))
+    }
+
+    pub fn set(&self, name: SetName) -> Option<&KeySet> {
+        self.sets.iter().find(|s| s.name == name)
+    }
+}
+
+/// The fields this function writes; every other field of the secret is left alone.
+pub fn is_owned(field: &str) -> bool {
+    ["engine", POLICY, KEY_SETS].contains(&field)
+        || SetName::ALL.iter().any(|set| {
+            set.jwks_field() == field
+                || Convention::ALL
+                    .iter()
+                    .any(|c| c.fields(*set).contains(&field))
+        })
+}
+
+fn active_alg_hint(entries: &Value) -> Option<KeyAlg> {
+    entries
+        .as_array()?
+        .iter()
+        .find(|k| k.get("state").and_then(Value::as_str) == Some("active"))
+        .and_then(|k| k.get("alg")?.as_str())
+        .and_then(KeyAlg::parse)
+}
+
+fn read_keys(set: SetName, entries: &Value) -> Result<Vec<Key>, BackendError> {
+    let path = format!("{KEY_SETS}.{}", set.as_str());
+    let entries = entries
+        .as_array()
+        .ok_or_else(|| invalid(&path, "must be an array of keys"))?;
+    let mut keys: Vec<Key> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let key = Key::from_json(entry, &format!("{path}[{i}]"))?;
+        if keys.iter().any(|k| k.kid == key.kid) {
+            return Err(invalid(
+                &format!("{path}[{i}].kid"),
+                "repeats another key's kid",
+            ));
+        }
+        if keys.iter().any(|k| k.material.same_as(&key.material)) {
+            return Err(invalid(
+                &format!("{path}[{i}]"),
+                "repeats another key's material",
+            ));
+        }
+        keys.push(key);
+    }
+    for (state, most) in [(KeyState::Active, 1), (KeyState::Next, 1)] {
+        if keys.iter().filter(|k| k.state == state).count() > most {
+            return Err(invalid(
+                &path,
+                &format!("has more than one {} key", state.as_str()),
+            ));
+        }
+    }
+    if !keys.is_empty() && !keys.iter().any(|k| k.state == KeyState::Active) {
+        return Err(invalid(&path, "has keys but no active key"));
+    }
+    Ok(keys)
+}

@@ -1,0 +1,358 @@
+//! The `policy` member: per set, the algorithm, the grace period, the HMAC key size and the flat
+//! consumer conventions to write. Validated on every read; unknown fields are errors, so a typo
+//! cannot silently fall back to a default.
+
+use super::model::{invalid, KeyAlg, SetName};
+use crate::backend::BackendError;
+use serde_json::{json, Map, Value};
+
+/// The longest grace, token lifetime or cache time accepted: 400 days.
+pub const MAX_SECONDS: u64 = 400 * 86_400;
+/// The largest random HMAC key: 512 bytes.
+pub const MAX_HMAC_BYTES: u64 = 512;
+
+/// A flat convention the secret carries for applications that read it (see docs/jwt.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Convention {
+    /// Seed 003: `SECRET_KEY` / `SECRET_KEY_PREVIOUS` (refresh: `REFRESH_SECRET_KEY…`).
+    SecretKey,
+    /// Seed 000: `JWT_SIGNING_SECRET` / `JWT_VERIFICATION_SECRETS` (refresh: `JWT_REFRESH_…`).
+    SigningSecret,
+    /// Seed 004: `JWT_SECRETS`, a kid array (refresh: `JWT_REFRESH_SECRETS`).
+    KidArray,
+}
+
+impl Convention {
+    pub const ALL: [Convention; 3] = [
+        Convention::SecretKey,
+        Convention::SigningSecret,
+        Convention::KidArray,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Convention::SecretKey => "secretKey",
+            Convention::SigningSecret => "signingSecret",
+            Convention::KidArray => "kidArray",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The secret's fields for this convention and set: the signing field first.
+    pub fn fields(self, set: SetName) -> &'static [&'static str] {
+        match (self, set) {
+            (Convention::SecretKey, SetName::Access) => &["SECRET_KEY", "SECRET_KEY_PREVIOUS"],
+            (Convention::SecretKey, SetName::Refresh) => {
+                &["REFRESH_SECRET_KEY", "REFRESH_SECRET_KEY_PREVIOUS"]
+            }
+            (Convention::SigningSecret, SetName::Access) => {
+                &["JWT_SIGNING_SECRET", "JWT_VERIFICATION_SECRETS"]
+            }
+            (Convention::SigningSecret, SetName::Refresh) => &[
+                "JWT_REFRESH_SIGNING_SECRET",
+                "JWT_REFRESH_VERIFICATION_SECRETS",
+            ],
+            (Convention::KidArray, SetName::Access) => &["JWT_SECRETS"],
+            (Convention::KidArray, SetName::Refresh) => &["JWT_REFRESH_SECRETS"],
+        }
+    }
+}
+
+/// One set's policy, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetPolicy {
+    pub algorithm: KeyAlg,
+    /// How long a previous key keeps verifying after it stops signing.
+    pub grace_seconds: u64,
+    pub token_lifetime_seconds: Option<u64>,
+    pub cache_seconds: Option<u64>,
+    /// Random bytes in a new HMAC key (HMAC sets only).
+    pub hmac_key_bytes: usize,
+    pub conventions: Vec<Convention>,
+}
+
+const FIELDS: [&str; 6] = [
+    "algorithm",
+    "graceSeconds",
+    "tokenLifetimeSeconds",
+    "cacheSeconds",
+    "hmacKeyBytes",
+    "conventions",
+];
+
+/// Token lifetime and consumer cache time assumed when `graceSeconds` is not given.
+pub fn default_lifetime_and_cache(set: SetName) -> (u64, u64) {
+    match set {
+        SetName::Access => (86_400, 3_600),
+        SetName::Refresh => (30 * 86_400, 3_600),
+    }
+}
+
+impl SetPolicy {
+    /// Reads `policy.<set>`; `default_alg` is the algorithm of the set's keys, if it has any.
+    pub fn from_json(
+        set: SetName,
+        value: Option<&Value>,
+        default_alg: Option<KeyAlg>,
+    ) -> Result<Self, BackendError> {
+        let path = format!("policy.{}", set.as_str());
+        let empty = Map::new();
+        let object = match value {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(object)) => object,
+            Some(_) => return Err(invalid(&path, "must be an object")),
+        };
+        if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(invalid(
+                &format!("{path}.{unknown}"),
+                &format!("is not a policy field (known: {})", FIELDS.join(", ")),
+            ));
+        }
+        let algorithm = match object.get("algorithm") {
+            None | Some(Value::Null) => default_alg.unwrap_or(KeyAlg::HS256),
+            Some(Value::String(name)) => KeyAlg::parse(name).ok_or_else(|| {
+                invalid(
+                    &format!("{path}.algorithm"),
+                    "must be HS256, HS384, HS512, EdDSA or ES256",
+                )
+            })?,
+            Some(_) => return Err(invalid(&format!("{path}.algorithm"), "must be a string")),
+        };
+        let seconds = |name: &str, min: u64| -> Result<Option<u64>, BackendError> {
+            integer(object, name, &path, min, MAX_SECONDS)
+        };
+        let token_lifetime_seconds = seconds("tokenLifetimeSeconds", 0)?;
+        let cache_seconds = seconds("cacheSeconds", 0)?;
+        let grace_seconds = match seconds("graceSeconds", 1)? {
+            Some(grace) => {
+                let floor = token_lifetime_seconds.unwrap_or(0) + cache_seconds.unwrap_or(0);
+                if grace < floor {
+                    return Err(invalid(
+                        &format!("{path}.graceSeconds"),
+                        &format!(
+                            "is {grace}, shorter than tokenLifetimeSeconds + cacheSeconds ({floor}): \
+                             tokens would stop verifying before they expire"
+                        ),
+                    ));
+                }
+                grace
+            }
+            None => {
+                let (lifetime, cache) = default_lifetime_and_cache(set);
+                (token_lifetime_seconds.unwrap_or(lifetime) + cache_seconds.unwrap_or(cache)).max(1)
+            }
+        };
+        let hmac_key_bytes = match integer(object, "hmacKeyBytes", &path, 0, MAX_HMAC_BYTES)? {
+            Some(_) if !algorithm.is_hmac() => {
+                return Err(invalid(
+                    &format!("{path}.hmacKeyBytes"),
+                    "applies to HMAC algorithms only",
+                ))
+            }
+            Some(bytes) if (bytes as usize) < algorithm.hmac_hash_bytes() => {
+                return Err(invalid(
+                    &format!("{path}.hmacKeyBytes"),
+                    &format!(
+                        "must be at least {} for {}",
+                        algorithm.hmac_hash_bytes(),
+                        algorithm.as_str()
+                    ),
+                ))
+            }
+            Some(bytes) => bytes as usize,
+            None => algorithm.hmac_hash_bytes(),
+        };
+        let conventions = conventions(object.get("conventions"), &path, algorithm)?;
+        Ok(Self {
+            algorithm,
+            grace_seconds,
+            token_lifetime_seconds,
+            cache_seconds,
+            hmac_key_bytes,
+            conventions,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("algorithm".into(), json!(self.algorithm.as_str()));
+        out.insert("graceSeconds".into(), json!(self.grace_seconds));
+        if let Some(lifetime) = self.token_lifetime_seconds {
+            out.insert("tokenLifetimeSeconds".into(), json!(lifetime));
+        }
+        if let Some(cache) = self.cache_seconds {
+            out.insert("cacheSeconds".into(), json!(cache));
+        }
+        if self.algorithm.is_hmac() {
+            out.insert("hmacKeyBytes".into(), json!(self.hmac_key_bytes));
+        }
+        let names: Vec<&str> = self.conventions.iter().map(|c| c.as_str()).collect();
+        out.insert("conventions".into(), json!(names));
+        Value::Object(out)
+    }
+
+    pub fn has(&self, convention: Convention) -> bool {
+        self.conventions.contains(&convention)
+    }
+}
+
+fn integer(
+    object: &Map<String, Value>,
+    name: &str,
+    path: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, BackendError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+            _ => Err(invalid(
+                &format!("{path}.{name}"),
+                &format!("must be an integer from {min} to {max}"),
+            )),
+        },
+        Some(_) => Err(invalid(&format!("{path}.{name}"), "must be an integer")),
+    }
+}
+
+fn conventions(
+    value: Option<&Value>,
+    path: &str,
+    algorithm: KeyAlg,
+) -> Result<Vec<Convention>, BackendError> {
+    let path = format!("{path}.conventions");
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(if algorithm.is_hmac() {
+            Convention::ALL.to_vec()
+        } else {
+            Vec::new()
+        });
+    };
+    let items = value
+        .as_array()
+        .ok_or_else(|| invalid(&path, "must be an array"))?;
+    let mut out = Vec::new();
+    for item in items {
+        let convention = item
+            .as_str()
+            .and_then(Convention::parse)
+            .ok_or_else(|| invalid(&path, "may hold only secretKey, signingSecret and kidArray"))?;
+        if out.contains(&convention) {
+            return Err(invalid(&path, "names a convention twice"));
+        }
+        out.push(convention);
+    }
+    if !algorithm.is_hmac() && !out.is_empty() {
+        return Err(invalid(
+            &path,
+            "must be empty for EdDSA and ES256: the flat conventions carry HMAC secrets; \
+             verifiers read the public `jwks` member",
+        ));
+    }
+    Ok(out)
+}
+
+/// The set names `policy` configures, each known.
+pub fn configured_sets(policy: Option<&Value>) -> Result<Vec<SetName>, BackendError> {
+    match policy {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(object)) => object
+            .keys()
+            .map(|name| {
+                SetName::parse(name).ok_or_else(|| {
+                    invalid(
+                        &format!("policy.{name}"),
+                        "is not a key set (known: access, refresh)",
+                    )
+                })
+            })
+            .collect(),
+        Some(_) => Err(invalid("policy", "must be an object")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(value: Value) -> Result<SetPolicy, BackendError> {
+        SetPolicy::from_json(SetName::Access, Some(&value), None)
+    }
+
+    #[test]
+    fn defaults_cover_a_day_long_token_and_an_hour_of_cache() {
+        let policy = SetPolicy::from_json(SetName::Access, None, None).unwrap();
+        assert_eq!(policy.algorithm, KeyAlg::HS256);
+        assert_eq!(policy.grace_seconds, 90_000);
+        assert_eq!(policy.hmac_key_bytes, 32);
+        assert_eq!(policy.conventions, Convention::ALL.to_vec());
+        let refresh = SetPolicy::from_json(SetName::Refresh, None, Some(KeyAlg::HS512)).unwrap();
+        assert_eq!(refresh.grace_seconds, 30 * 86_400 + 3_600);
+        assert_eq!(refresh.hmac_key_bytes, 64);
+        assert_eq!(
+            read(json!({"tokenLifetimeSeconds": 900, "cacheSeconds": 60}))
+                .unwrap()
+                .grace_seconds,
+            960
+        );
+    }
+
+    #[test]
+    fn written_policy_reads_back_the_same() {
+        let policy = read(json!({"algorithm": "HS384", "graceSeconds": 7200,
+            "tokenLifetimeSeconds": 3600, "conventions": ["kidArray"]}))
+        .unwrap();
+        assert_eq!(read(policy.to_json()).unwrap(), policy);
+        let ed = read(json!({"algorithm": "EdDSA", "graceSeconds": 60})).unwrap();
+        assert!(ed.conventions.is_empty());
+        assert_eq!(read(ed.to_json()).unwrap(), ed);
+    }
+
+    #[test]
+    fn bad_policies_name_the_field() {
+        let cases = [
+            (json!({"graceSecond": 5}), "policy.access.graceSecond"),
+            (json!({"algorithm": "none"}), "policy.access.algorithm"),
+            (json!({"algorithm": "RS256"}), "policy.access.algorithm"),
+            (json!({"graceSeconds": 0}), "policy.access.graceSeconds"),
+            (json!({"graceSeconds": "60"}), "policy.access.graceSeconds"),
+            (
+                json!({"graceSeconds": 60, "tokenLifetimeSeconds": 900}),
+                "policy.access.graceSeconds",
+            ),
+            (json!({"hmacKeyBytes": 16}), "policy.access.hmacKeyBytes"),
+            (
+                json!({"algorithm": "HS512", "hmacKeyBytes": 32}),
+                "policy.access.hmacKeyBytes",
+            ),
+            (
+                json!({"algorithm": "ES256", "hmacKeyBytes": 32}),
+                "policy.access.hmacKeyBytes",
+            ),
+            (
+                json!({"conventions": ["SECRET_KEY"]}),
+                "policy.access.conventions",
+            ),
+            (
+                json!({"conventions": ["kidArray", "kidArray"]}),
+                "policy.access.conventions",
+            ),
+            (
+                json!({"algorithm": "EdDSA", "conventions": ["kidArray"]}),
+                "policy.access.conventions",
+            ),
+            (json!([]), "policy.access"),
+        ];
+        for (value, field) in cases {
+            match read(value.clone()) {
+                Err(BackendError::InvalidField { field: f, .. }) => assert_eq!(f, field, "{value}"),
+                other => panic!("{value}: {other:?}"),
+            }
+        }
+        assert!(configured_sets(Some(&json!({"acess": {}}))).is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! testSecret's work: prove the pending value through every consumer it serves, refuse forged
+//! tokens, and compare it with the current version. Read-only; safe to repeat.
+
+use super::compare::{dropped_keys, kinds, survivors};
+use super::doc::{is_owned, JwtSecret, KeySet, Read, KEY_SETS};
+use super::model::{generate, Key, KeyAlg, KeyState, Material, SetName};
+use super::policy::Convention;
+use super::probe::{sign, sign_hmac, sign_with, unsigned, Consumer, Kind};
+use crate::backend::{BackendError, Mode};
+use crate::secret::SecretValue;
+use jsonwebtoken::EncodingKey;
+use secrecy::ExposeSecret;
+use std::collections::BTreeSet;
+
+/// Tokens every consumer must refuse: unsigned, a swapped algorithm, an unknown kid, the active
+/// kid with a foreign key, and (HMAC) an empty key.
+fn forgeries(set: &KeySet, active: &Key) -> Result<Vec<(&'static str, String)>, BackendError> {
+    let alg = set.policy.algorithm;
+    let kid = Some(active.kid.as_str());
+    let stranger = generate(set.name, alg, set.policy.hmac_key_bytes, KeyState::Next, 0)?;
+    let mut out = vec![
+        ("an unsigned token (alg none)", unsigned(kid)),
+        (
+            "a token signed by an unknown key with an unknown kid",
+            sign_with(alg, &stranger.material, Some(&stranger.kid))?,
+        ),
+        (
+            "a token with the active kid signed by another key",
+            sign_with(alg, &stranger.material, kid)?,
+        ),
+    ];
+    match &active.material {
+        Material::Hmac(secret) => {
+            let swapped = if alg == KeyAlg::HS256 {
+                KeyAlg::HS512
+            } else {
+                KeyAlg::HS256
+            };
+            out.push((
+                "the active key under another algorithm",
+                sign_hmac(swapped, secret.expose_secret(), kid)?,
+            ));
+            out.push((
+                "a token signed with an empty key",
+                sign(alg, &EncodingKey::from_secret(b""), kid)?,
+            ));
+            out.push((
+                "a token signed with an empty key and no kid",
+                sign(alg, &EncodingKey::from_secret(b""), None)?,
+            ));
+        }
+        Material::Private { public, .. } => {
+            out.push((
+                "an HS256 token keyed with the public key",
+                sign(KeyAlg::HS256, &EncodingKey::from_secret(public), kid)?,
+            ));
+            let other = if alg == KeyAlg::EdDSA {
+                KeyAlg::ES256
+            } else {
+                KeyAlg::EdDSA
+            };
+            let other_key = generate(set.name, other, 32, KeyState::Next, 0)?;
+            out.push((
+                "a token of another asymmetric algorithm",
+                sign_with(other, &other_key.material, kid)?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A JWK Set member must never hold private or symmetric key material.
+fn public_only(value: &SecretValue, set: &KeySet) -> Result<(), BackendError> {
+    const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+    let field = set.name.jwks_field();
+    let keys = value
+        .get(field)
+        .and_then(|j| j.get("keys"))
+        .and_then(|k| k.as_array());
+    for jwk in keys.into_iter().flatten() {
+        let private = PRIVATE.iter().any(|m| jwk.get(*m).is_some())
+            || jwk.get("kty").and_then(|k| k.as_str()) == Some("oct");
+        if private {
+            return Err(not_verified(
+                set.name,
+                format!("{field} holds private key material"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn not_verified(set: SetName, message: String) -> BackendError {
+    BackendError::NotVerified(format!("set `{}`: {message}", set.as_str()))
+}
+
+/// The whole of testSecret. `now` decides which previous keys have reached their `verifyUntil`.
+pub fn verify_pending(
+    current: &SecretValue,
+    pending: &SecretValue,
+    mode: Mode,
+    now: u64,
+) -> Result<(), BackendError> {
+    if pending.get(KEY_SETS).is_none() {
+        return Err(BackendError::NotVerified(
+            "the pending value has no keySets".into(),
+        ));
+    }
+    let secret = JwtSecret::read(pending, Read::Keys, now)?;
+    let derived = secret.write(pending)?;
+    let names: BTreeSet<&String> = pending
+        .fields()
+        .keys()
+        .chain(derived.fields().keys())
+        .collect();
+    for name in names.into_iter().filter(|n| is_owned(n)) {
+        if pending.get(name) != derived.get(name) {
+            return Err(BackendError::NotVerified(format!(
+                "field `{name}` does not agree with the key list"
+            )));
+        }
+    }
+    for set in &secret.sets {
+        public_only(pending, set)?;
+        let active = set
+            .active()
+            .ok_or_else(|| not_verified(set.name, "no active key".into()))?;
+        let next = set
+            .keys
+            .iter()
+            .find(|k| k.state == KeyState::Next)
+            .ok_or_else(|| {
+                not_verified(set.name, "no next key for consumers to pre-load".into())
+            })?;
+        let forged = forgeries(set, active)?;
+        for kind in kinds(set) {
+            let field = kind.field(set.name);
+            let consumer = Consumer::read(pending, set.name, kind, set.policy.algorithm)?
+                .ok_or_else(|| not_verified(set.name, format!("{field} is missing")))?;
+            let probe = match (kind, consumer.signer()) {
+                (Kind::Jwks, _) => sign_with(active.alg, &active.material, Some(&active.kid))?,
+                (Kind::Flat(_), Some(signer)) => {
+                    let secret = signer.secret.as_ref().map(|s| s.expose_secret());
+                    if secret != active.material.hmac_secret() {
+                        return Err(not_verified(
+                            set.name,
+                            format!("{field} does not sign with the active key"),
+                        ));
+                    }
+                    sign_with(active.alg, &active.material, signer.kid.as_deref())?
+                }
+                (Kind::Flat(_), None) => {
+                    return Err(not_verified(
+                        set.name,
+                        format!("{field} names no signing key"),
+                    ))
+                }
+            };
+            consumer.verify(&probe, now).map_err(|why| {
+                not_verified(
+                    set.name,
+                    format!(
+                        "a token signed with the new active key is refused through {field}: {why}"
+                    ),
+                )
+            })?;
+            if kind != Kind::Flat(Convention::SecretKey) {
+                let kid = matches!(kind, Kind::Jwks | Kind::Flat(Convention::KidArray))
+                    .then_some(next.kid.as_str());
+                let token = sign_with(next.alg, &next.material, kid)?;
+                consumer.verify(&token, now).map_err(|why| {
+                    not_verified(
+                        set.name,
+                        format!("the next key is not pre-loaded through {field}: {why}"),
+                    )
+                })?;
+            }
+            for (what, token) in &forged {
+                if consumer.verify(token, now).is_ok() {
+                    return Err(not_verified(set.name, format!("{field} accepts {what}")));
+                }
+            }
+        }
+    }
+    let (problems, how) = match mode {
+        Mode::Routine => (
+            dropped_keys(current, pending, now)?,
+            "would stop verifying before its grace ends",
+        ),
+        Mode::Emergency => (
+            survivors(current, pending, now)?,
+            "still verifies after an emergency rotation",
+        ),
+    };
+    match problems.first() {
+        Some(problem) => Err(not_verified(
+            problem.set,
+            format!("{} {how}{}", problem.describe(), problem.until_text()),
+        )),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,1125 @@
+//! The JWT signing-key backend against the Secrets Manager emulator (moto), with consumers written
+//! the way the seed runbooks' applications read the secret. No assertion message prints a key.
+
+use apps::{jwks_sign, App, JwksApp, ACCESS, REFRESH};
+use base64::Engine as _;
+use rotation::audit::Telemetry;
+use rotation::jwt::probe::{Consumer, Kind, Rejection};
+use rotation::jwt::{Convention, JwtBackend, KeyAlg, SetName};
+use rotation::store::{AwsSecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::{Engine, RotationError, SecretStore, SecretValue, Step};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use testkit::capture::string_leaves;
+use testkit::emulator::run_step;
+use testkit::lambda::workspace_binary;
+use testkit::{Emulator, FunctionProcess, LogCapture};
+
+type JwtEngine = Engine<AwsSecretStore, JwtBackend>;
+
+/// A clock the test moves by hand: grace periods of minutes pass without sleeping.
+#[derive(Clone)]
+struct TestClock(Arc<AtomicU64>);
+
+impl TestClock {
+    fn start() -> Self {
+        Self(Arc::new(AtomicU64::new(real_now())))
+    }
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn advance(&self, seconds: u64) -> u64 {
+        self.0.fetch_add(seconds, Ordering::SeqCst) + seconds
+    }
+    fn engine(&self) -> JwtEngine {
+        let shared = Arc::clone(&self.0);
+        let backend = JwtBackend::with_clock(Arc::new(move || {
+            UNIX_EPOCH + Duration::from_secs(shared.load(Ordering::SeqCst))
+        }));
+        engine_with(backend)
+    }
+}
+
+fn engine_with(backend: JwtBackend) -> JwtEngine {
+    let telemetry: Telemetry = LogCapture::global().telemetry();
+    Engine::new(Emulator::shared().store(), backend, telemetry)
+}
+
+fn real_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn value_at(id: &str, stage: &str) -> Value {
+    let raw = Emulator::shared()
+        .value_at(id, stage)
+        .await
+        .expect("a value at the stage");
+    serde_json::from_str(&raw).unwrap()
+}
+
+async fn create(prefix: &str, value: Value) -> String {
+    Emulator::shared()
+        .create_secret(prefix, &value.to_string())
+        .await
+}
+
+/// What `openssl rand -base64 32` gives the seed runbooks: 44 characters with `+`, `/` and `=`.
+fn openssl_style_key() -> String {
+    let bytes = [
+        *uuid::Uuid::new_v4().as_bytes(),
+        *uuid::Uuid::new_v4().as_bytes(),
+    ]
+    .concat();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Every string in the value that is key material: HMAC secrets, private keys (and their base64
+/// bodies), and the flat fields that hold them.
+fn key_material(value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(sets) = value["keySets"].as_object() {
+        for key in sets.values().flat_map(|k| k.as_array().unwrap()) {
+            if let Some(secret) = key["secret"].as_str() {
+                out.push(secret.to_owned());
+            }
+            if let Some(pem) = key["privateKey"].as_str() {
+                out.push(pem.to_owned());
+                out.push(pem.lines().filter(|l| !l.starts_with("-----")).collect());
+            }
+        }
+    }
+    for (field, v) in value.as_object().into_iter().flatten() {
+        let flat = Convention::ALL.iter().any(|c| {
+            [SetName::Access, SetName::Refresh]
+                .iter()
+                .any(|s| c.fields(*s).contains(&field.as_str()))
+        });
+        if flat {
+            string_leaves(v, &mut out);
+        }
+    }
+    out.retain(|s| s.len() >= 16);
+    out
+}
+
+/// The flat fields say exactly what the key list says, convention by convention.
+fn assert_flat_fields_agree(secret: &Value) {
+    for (set, names) in [
+        (
+            ACCESS,
+            [
+                "SECRET_KEY",
+                "SECRET_KEY_PREVIOUS",
+                "JWT_SIGNING_SECRET",
+                "JWT_VERIFICATION_SECRETS",
+                "JWT_SECRETS",
+            ],
+        ),
+        (
+            REFRESH,
+            [
+                "REFRESH_SECRET_KEY",
+                "REFRESH_SECRET_KEY_PREVIOUS",
+                "JWT_REFRESH_SIGNING_SECRET",
+                "JWT_REFRESH_VERIFICATION_SECRETS",
+                "JWT_REFRESH_SECRETS",
+            ],
+        ),
+    ] {
+        let Some(keys) = secret["keySets"][set].as_array() else {
+            continue;
+        };
+        if keys.iter().any(|k| k.get("privateKey").is_some()) {
+            assert!(
+                names.iter().all(|n| secret.get(n).is_none()),
+                "{set}: no flat HMAC fields for an asymmetric set"
+            );
+            continue;
+        }
+        let of = |state: &str| {
+            keys.iter()
+                .filter(|k| k["state"] == state)
+                .collect::<Vec<_>>()
+        };
+        let (active, next, previous) = (of("active"), of("next"), of("previous"));
+        assert!(
+            active.len() == 1 && next.len() == 1,
+            "{set}: one active and one next key"
+        );
+        let ordered: Vec<&Value> = active
+            .iter()
+            .chain(&next)
+            .chain(&previous)
+            .copied()
+            .collect();
+        assert!(
+            keys.iter().collect::<Vec<_>>() == ordered,
+            "{set}: keys listed active, next, previous"
+        );
+        let secret_of = |k: &Value| k["secret"].as_str().unwrap().to_owned();
+        assert!(
+            secret[names[0]] == json!(secret_of(active[0])),
+            "{set}: {} is the active key",
+            names[0]
+        );
+        let newest_previous = previous.first().map(|k| secret_of(k)).unwrap_or_default();
+        assert!(
+            secret[names[1]] == json!(newest_previous),
+            "{set}: {} is the newest previous key",
+            names[1]
+        );
+        assert!(
+            secret[names[2]] == json!(secret_of(active[0])),
+            "{set}: {} is the active key",
+            names[2]
+        );
+        let list: Vec<String> = ordered.iter().map(|k| secret_of(k)).collect();
+        assert!(
+            secret[names[3]] == json!(list.join(",")),
+            "{set}: {} lists every verifying key",
+            names[3]
+        );
+        let array: Vec<Value> = match &secret[names[4]] {
+            Value::String(text) => serde_json::from_str(text).unwrap(),
+            other => other.as_array().expect("a kid array").clone(),
+        };
+        assert_eq!(array.len(), ordered.len(), "{set}: one kid entry per key");
+        for (entry, key) in array.iter().zip(&ordered) {
+            assert_eq!(entry["kid"], key["kid"], "{set}: kid entry order");
+            assert!(
+                entry["secret"] == key["secret"],
+                "{set}: kid entry secret is the key's"
+            );
+            assert_eq!(entry["isActive"], json!(key["state"] == "active"));
+            assert_eq!(entry["canVerify"], json!(true));
+            assert_eq!(
+                entry.get("expiresAt"),
+                key.get("verifyUntil"),
+                "{set}: expiresAt is verifyUntil"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn five_rotations_keep_each_token_valid_until_its_grace_ends_and_not_after() {
+    let emulator = Emulator::shared();
+    let clock = TestClock::start();
+    let engine = clock.engine();
+    let grace = [(ACCESS, 300u64), (REFRESH, 600u64)];
+    let id = create(
+        "jwt-five",
+        json!({"policy": {"access": {"graceSeconds": 300}, "refresh": {"graceSeconds": 600}}}),
+    )
+    .await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    // Tokens signed before the previous rotation: their key's grace has ended by the next one.
+    let mut older: Vec<(&str, Convention, String)> = Vec::new();
+    for round in 1..=5 {
+        let before = value_at(&id, AWSCURRENT).await;
+        let signed_before: Vec<(&str, Convention, String)> = grace
+            .iter()
+            .flat_map(|(set, _)| {
+                Convention::ALL.map(|c| (*set, c, App::load(&before, set, c).sign()))
+            })
+            .collect();
+        let rotated_at = clock.advance(1000);
+        emulator.rotate(&engine, &id).await.unwrap();
+        let after = value_at(&id, AWSCURRENT).await;
+        assert_flat_fields_agree(&after);
+        for (set, convention, token) in &signed_before {
+            let (old_app, new_app) = (
+                App::load(&before, set, *convention),
+                App::load(&after, set, *convention),
+            );
+            let grace = grace.iter().find(|(s, _)| s == set).unwrap().1;
+            let case = format!("round {round} {set} {convention:?}");
+            assert!(
+                new_app.verifies(token, rotated_at),
+                "{case}: a token signed before the rotation verifies after it"
+            );
+            assert!(
+                new_app.verifies(token, rotated_at + grace - 1),
+                "{case}: ... until its grace ends"
+            );
+            let expected_after_grace = *convention != Convention::KidArray;
+            assert_eq!(
+                new_app.verifies(token, rotated_at + grace + 1),
+                expected_after_grace,
+                "{case}: the kid array stops at expiresAt, keyless ones at the next rotation"
+            );
+            let fresh = new_app.sign();
+            assert!(
+                new_app.verifies(&fresh, rotated_at),
+                "{case}: a new token verifies at once"
+            );
+            if *convention != Convention::SecretKey {
+                assert!(
+                    old_app.verifies(&fresh, rotated_at),
+                    "{case}: consumers still on the old version pre-loaded the new key"
+                );
+            }
+        }
+        for (set, convention, token) in &older {
+            assert!(
+                !App::load(&after, set, *convention).verifies(token, rotated_at),
+                "round {round} {set} {convention:?}: a key past its grace is pruned"
+            );
+        }
+        older = signed_before;
+    }
+    let keys = value_at(&id, AWSCURRENT).await["keySets"][ACCESS]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        keys, 3,
+        "active, next and one previous key: older ones were pruned"
+    );
+}
+
+#[tokio::test]
+async fn asymmetric_sets_publish_public_jwks_that_verify_across_rotations() {
+    let emulator = Emulator::shared();
+    let clock = TestClock::start();
+    let engine = clock.engine();
+    let policy = json!({
+        "access": {"algorithm": "EdDSA", "graceSeconds": 60},
+        "refresh": {"algorithm": "ES256", "graceSeconds": 120},
+    });
+    let id = create("jwt-asym", json!({ "policy": policy })).await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    for round in 0..2 {
+        let before = value_at(&id, AWSCURRENT).await;
+        let tokens: Vec<(&str, String)> = [ACCESS, REFRESH]
+            .map(|set| (set, jwks_sign(&before, set)))
+            .to_vec();
+        let now = clock.advance(1000);
+        emulator.rotate(&engine, &id).await.unwrap();
+        let after = value_at(&id, AWSCURRENT).await;
+        for (set, token) in &tokens {
+            let jwks = JwksApp::load(&after, set);
+            assert!(
+                jwks.verifies(token),
+                "round {round} {set}: the previous key verifies through the JWKS"
+            );
+            assert!(
+                jwks.verifies(&jwks_sign(&after, set)),
+                "round {round} {set}: the new key verifies at once"
+            );
+            assert!(
+                JwksApp::load(&before, set).verifies(&jwks_sign(&after, set)),
+                "round {round} {set}: the old JWKS pre-loaded the new key"
+            );
+        }
+        assert!(
+            after.get("SECRET_KEY").is_none() && after.get("JWT_SECRETS").is_none(),
+            "no HMAC conventions for asymmetric sets"
+        );
+        let published = format!("{}{}", after["jwks"], after["refreshJwks"]);
+        for field in ["\"d\"", "PRIVATE"] {
+            assert!(
+                !published.contains(field),
+                "a JWK Set holds private material"
+            );
+        }
+        for material in key_material(&after) {
+            assert!(
+                !published.contains(&material),
+                "a JWK Set holds private material"
+            );
+        }
+        assert_eq!(
+            after["jwks"]["keys"].as_array().unwrap().len(),
+            3,
+            "active, next, previous"
+        );
+        assert!(
+            after["keySets"][ACCESS][2]["verifyUntil"]
+                == json!(rotation::jwt::time::format(now + 60))
+        );
+    }
+}
+
+#[tokio::test]
+async fn onboarding_from_each_convention_keeps_existing_tokens_valid() {
+    let emulator = Emulator::shared();
+    let clock = TestClock::start();
+    let engine = clock.engine();
+    let (k1, k0, r1, r0) = (
+        openssl_style_key(),
+        openssl_style_key(),
+        openssl_style_key(),
+        openssl_style_key(),
+    );
+    let kid_array = |active: &str, old: &str, prefix: &str| {
+        json!([
+        {"kid": format!("{prefix}v2"), "secret": active, "isActive": true,
+         "expiresAt": "2026-04-17T00:00:00Z"},
+        {"kid": format!("{prefix}v1"), "secret": old, "isActive": false, "canVerify": true}])
+    };
+    let cases = [
+        (
+            Convention::SecretKey,
+            json!({"SECRET_KEY": k1, "SECRET_KEY_PREVIOUS": k0,
+                   "DATABASE_URL": "postgres://app@db/app"}),
+        ),
+        (Convention::SecretKey, json!({"SECRET_KEY": k1})),
+        (
+            Convention::SigningSecret,
+            json!({"JWT_SIGNING_SECRET": k1, "JWT_VERIFICATION_SECRETS": format!("{k1},{k0}")}),
+        ),
+        (
+            Convention::KidArray,
+            json!({
+                "JWT_SECRETS": kid_array(&k1, &k0, "").to_string(),
+                "JWT_REFRESH_SECRETS": kid_array(&r1, &r0, "refresh-").to_string(),
+            }),
+        ),
+        (
+            Convention::KidArray,
+            json!({"JWT_SECRETS": kid_array(&k1, &k0, "")}),
+        ),
+    ];
+    for (case, (convention, legacy)) in cases.into_iter().enumerate() {
+        let id = create("jwt-onboard", legacy.clone()).await;
+        let sets: Vec<&str> = if legacy.get("JWT_REFRESH_SECRETS").is_some() {
+            vec![ACCESS, REFRESH]
+        } else {
+            vec![ACCESS]
+        };
+        let apps: Vec<(&str, App)> = sets
+            .iter()
+            .map(|s| (*s, App::load(&legacy, s, convention)))
+            .collect();
+        let mut tokens: Vec<(&str, String)> =
+            apps.iter().map(|(s, app)| (*s, app.sign())).collect();
+        for (set, app) in &apps {
+            tokens.extend(app.sign_with_every_key().into_iter().map(|t| (*set, t)));
+        }
+        let now = clock.advance(10);
+        emulator.rotate(&engine, &id).await.unwrap();
+        let onboarded = value_at(&id, AWSCURRENT).await;
+        assert_flat_fields_agree(&onboarded);
+        for (set, token) in &tokens {
+            // Through its own convention, and through every keyless one (a kid-less token cannot
+            // be looked up in a kid array).
+            for c in Convention::ALL
+                .iter()
+                .filter(|c| **c == convention || **c != Convention::KidArray)
+            {
+                assert!(
+                    App::load(&onboarded, set, *c).verifies(token, now),
+                    "case {case} {set}: a pre-onboarding token verifies through {c:?}"
+                );
+            }
+        }
+        assert!(
+            onboarded[Convention::SecretKey.fields(SetName::Access)[0]] == json!(k1),
+            "case {case}: the signing key did not change on onboarding"
+        );
+        assert_eq!(
+            onboarded.get("DATABASE_URL"),
+            legacy.get("DATABASE_URL"),
+            "case {case}: other fields are kept"
+        );
+        // The next rotation, after the grace of the adopted previous keys (default: a day and an
+        // hour for access, 30 days and an hour for refresh), promotes the pre-loaded next key;
+        // tokens signed with the adopted signing key still verify.
+        let later = clock.advance(31 * 86_400);
+        emulator.rotate(&engine, &id).await.unwrap();
+        let rotated = value_at(&id, AWSCURRENT).await;
+        assert!(
+            rotated["SECRET_KEY"] != json!(k1) && rotated["SECRET_KEY_PREVIOUS"] == json!(k1),
+            "case {case}: the adopted key retired"
+        );
+        let signed_with_k1 = &tokens[0].1;
+        assert!(
+            App::load(&rotated, ACCESS, convention).verifies(signed_with_k1, later),
+            "case {case}: the adopted key verifies in its grace"
+        );
+    }
+}
+
+#[tokio::test]
+async fn onboarding_a_weak_key_is_refused_until_an_emergency_rotation_replaces_it() {
+    let emulator = Emulator::shared();
+    let engine = engine_with(JwtBackend::new());
+    let weak = "secret_v3";
+    let id = create(
+        "jwt-weak",
+        json!({"JWT_SIGNING_SECRET": weak, "JWT_VERIFICATION_SECRETS": "secret_v3,secret_v2"}),
+    )
+    .await;
+    let token = emulator.stage_rotation(&id).await;
+    let err = run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "InvalidSecret");
+    let message = err.to_string();
+    assert!(
+        message.contains("JWT_SIGNING_SECRET") && message.contains("256-bit"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(weak) && !message.contains("secret_v2"),
+        "the message quotes a key"
+    );
+    assert!(
+        emulator.value_at(&id, AWSPENDING).await.is_none(),
+        "nothing was written"
+    );
+    emulator
+        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .await;
+    let token = emulator.stage_rotation(&id).await;
+    testkit::emulator::run_steps(&engine, &id, &token)
+        .await
+        .unwrap();
+    let current = value_at(&id, AWSCURRENT).await;
+    assert!(
+        current["JWT_VERIFICATION_SECRETS"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .all(|k| k != weak && k != "secret_v2"),
+        "the weak keys are gone"
+    );
+}
+
+#[tokio::test]
+async fn emergency_rotation_invalidates_every_earlier_token() {
+    let emulator = Emulator::shared();
+    let clock = TestClock::start();
+    let engine = clock.engine();
+    let id = create(
+        "jwt-emergency",
+        json!({"policy": {"access": {"graceSeconds": 300}, "refresh": {"graceSeconds": 300}}}),
+    )
+    .await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    clock.advance(1000);
+    emulator.rotate(&engine, &id).await.unwrap();
+    let before = value_at(&id, AWSCURRENT).await;
+    let mut tokens = Vec::new();
+    for set in [ACCESS, REFRESH] {
+        for convention in Convention::ALL {
+            let app = App::load(&before, set, convention);
+            tokens.extend(app.sign_with_every_key().into_iter().map(|t| (set, t)));
+        }
+    }
+    let now = clock.advance(10);
+    for (set, token) in &tokens {
+        assert!(
+            App::load(&before, set, Convention::SigningSecret).verifies(token, now)
+                || App::load(&before, set, Convention::KidArray).verifies(token, now),
+            "{set}: every token verified before the emergency"
+        );
+    }
+    emulator
+        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    let after = value_at(&id, AWSCURRENT).await;
+    assert_flat_fields_agree(&after);
+    assert_eq!(after["rotation_mode"], "emergency");
+    for (set, token) in &tokens {
+        for convention in Convention::ALL {
+            assert!(
+                !App::load(&after, set, convention).verifies(token, now),
+                "{set} {convention:?}: a token from before the emergency still verifies"
+            );
+        }
+    }
+    for set in [ACCESS, REFRESH] {
+        assert_eq!(
+            after["keySets"][set].as_array().unwrap().len(),
+            2,
+            "{set}: only the new active and next keys"
+        );
+        for convention in Convention::ALL {
+            let app = App::load(&after, set, convention);
+            assert!(
+                app.verifies(&app.sign(), now),
+                "{set} {convention:?}: the new key works at once"
+            );
+        }
+    }
+    let tags = emulator.store().describe(&id).await.unwrap().tags;
+    assert!(
+        !tags.contains_key(rotation::engine::MODE_TAG),
+        "the emergency tag is removed"
+    );
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused_by_the_probe_verification() {
+    let emulator = Emulator::shared();
+    let clock = TestClock::start();
+    let engine = clock.engine();
+    let policy = json!({
+        "access": {"graceSeconds": 60},
+        "refresh": {"algorithm": "EdDSA", "graceSeconds": 60},
+    });
+    let id = create("jwt-forged", json!({ "policy": policy })).await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    let first = value_at(&id, AWSCURRENT).await;
+    let old_kid = first["keySets"][ACCESS][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_secret = first["keySets"][ACCESS][0]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(1000);
+    emulator.rotate(&engine, &id).await.unwrap();
+    let raw = value_at(&id, AWSCURRENT).await;
+    let value = SecretValue::parse(&raw.to_string()).unwrap();
+    let active = &raw["keySets"][ACCESS][0];
+    let (kid, secret) = (
+        active["kid"].as_str().unwrap(),
+        active["secret"].as_str().unwrap(),
+    );
+    let now = clock.now();
+    let kid_array = Consumer::read(
+        &value,
+        SetName::Access,
+        Kind::Flat(Convention::KidArray),
+        KeyAlg::HS256,
+    )
+    .unwrap()
+    .unwrap();
+    let keyless = Consumer::read(
+        &value,
+        SetName::Access,
+        Kind::Flat(Convention::SecretKey),
+        KeyAlg::HS256,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        kid_array.verify(
+            &apps::hs(jsonwebtoken::Algorithm::HS256, secret, Some(kid)),
+            now
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        keyless.verify(&apps::hs(jsonwebtoken::Algorithm::HS256, secret, None), now),
+        Ok(())
+    );
+    let unsigned = rotation::jwt::probe::unsigned(Some(kid));
+    for consumer in [&kid_array, &keyless] {
+        assert_eq!(
+            consumer.verify(&unsigned, now),
+            Err(Rejection::Malformed),
+            "alg none"
+        );
+        for swapped in [
+            jsonwebtoken::Algorithm::HS384,
+            jsonwebtoken::Algorithm::HS512,
+        ] {
+            assert_eq!(
+                consumer.verify(&apps::hs(swapped, secret, Some(kid)), now),
+                Err(Rejection::Algorithm),
+                "swapped algorithm"
+            );
+        }
+    }
+    let stranger = openssl_style_key();
+    assert_eq!(
+        kid_array.verify(
+            &apps::hs(jsonwebtoken::Algorithm::HS256, secret, Some("no-such-kid")),
+            now
+        ),
+        Err(Rejection::UnknownKid)
+    );
+    assert_eq!(
+        kid_array.verify(
+            &apps::hs(jsonwebtoken::Algorithm::HS256, &stranger, Some(kid)),
+            now
+        ),
+        Err(Rejection::BadSignature)
+    );
+    assert_eq!(
+        keyless.verify(
+            &apps::hs(jsonwebtoken::Algorithm::HS256, &stranger, None),
+            now
+        ),
+        Err(Rejection::BadSignature)
+    );
+    // The key retired at this rotation: valid in its grace, refused by kid after its expiresAt.
+    let retired = apps::hs(jsonwebtoken::Algorithm::HS256, &old_secret, Some(&old_kid));
+    assert_eq!(kid_array.verify(&retired, now), Ok(()));
+    assert_eq!(
+        kid_array.verify(&retired, now + 61),
+        Err(Rejection::KeyExpired)
+    );
+    // EdDSA: the JWKS refuses an HS256 token keyed with the public key, and an unknown kid.
+    let jwks = Consumer::read(&value, SetName::Refresh, Kind::Jwks, KeyAlg::EdDSA)
+        .unwrap()
+        .unwrap();
+    let refresh_kid = raw["keySets"][REFRESH][0]["kid"].as_str().unwrap();
+    assert_eq!(jwks.verify(&jwks_sign(&raw, REFRESH), now), Ok(()));
+    let jwk = raw["refreshJwks"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == refresh_kid)
+        .unwrap();
+    let public = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwk["x"].as_str().unwrap())
+        .unwrap();
+    let confused = jsonwebtoken::encode(
+        &apps::header(jsonwebtoken::Algorithm::HS256, Some(refresh_kid)),
+        &apps::claims(),
+        &jsonwebtoken::EncodingKey::from_secret(&public),
+    )
+    .unwrap();
+    assert_eq!(jwks.verify(&confused, now), Err(Rejection::Algorithm));
+    assert_eq!(
+        jwks.verify(&rotation::jwt::probe::unsigned(Some(refresh_kid)), now),
+        Err(Rejection::Malformed)
+    );
+    let retired_ed = jwks_sign(&first, REFRESH);
+    assert_eq!(
+        jwks.verify(&retired_ed, now),
+        Ok(()),
+        "the previous EdDSA key is still in its grace"
+    );
+    let mut unknown = jwks_sign(&raw, REFRESH);
+    unknown = apps::rekid(&unknown, "no-such-kid");
+    assert_eq!(jwks.verify(&unknown, now), Err(Rejection::UnknownKid));
+}
+
+#[tokio::test]
+async fn a_value_over_the_64_kb_limit_fails_in_create_secret() {
+    let emulator = Emulator::shared();
+    let engine = engine_with(JwtBackend::new());
+    let key = openssl_style_key();
+    let base = json!({"SECRET_KEY": key, "notes": ""}).to_string().len();
+    let notes = "n".repeat(65_000 - base);
+    let id = create("jwt-large", json!({"SECRET_KEY": key, "notes": notes})).await;
+    let token = emulator.stage_rotation(&id).await;
+    let err = run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RotationError::ValueTooLarge { limit: 65_536, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("over Secrets Manager's limit of 65536"),
+        "{err}"
+    );
+    assert!(
+        emulator.value_at(&id, AWSPENDING).await.is_none(),
+        "nothing was written"
+    );
+    assert!(
+        value_at(&id, AWSCURRENT).await["SECRET_KEY"] == json!(key),
+        "the current value is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_routine_rotation_inside_the_grace_is_refused_with_a_clear_error() {
+    let emulator = Emulator::shared();
+    let clock = TestClock::start();
+    let engine = clock.engine();
+    let id = create(
+        "jwt-soon",
+        json!({"policy": {"access": {"graceSeconds": 3600}}}),
+    )
+    .await;
+    emulator.rotate(&engine, &id).await.unwrap();
+    clock.advance(60);
+    emulator.rotate(&engine, &id).await.unwrap();
+    clock.advance(60);
+    let before = value_at(&id, AWSCURRENT).await;
+    let token = emulator.stage_rotation(&id).await;
+    let err = run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "TargetRejected");
+    let message = err.to_string();
+    assert!(
+        message.contains("SECRET_KEY_PREVIOUS") && message.contains("emergency"),
+        "{message}"
+    );
+    assert!(
+        emulator.value_at(&id, AWSPENDING).await.is_none(),
+        "nothing was written"
+    );
+    assert!(
+        value_at(&id, AWSCURRENT).await == before,
+        "the current value is untouched"
+    );
+    for material in key_material(&before) {
+        assert!(!message.contains(&material), "the message quotes a key");
+    }
+}
+
+#[tokio::test]
+async fn steps_repeat_safely_and_set_secret_only_validates() {
+    let emulator = Emulator::shared();
+    let engine = engine_with(JwtBackend::new());
+    let id = create("jwt-repeat", json!({"SECRET_KEY": openssl_style_key()})).await;
+    let token = emulator.stage_rotation(&id).await;
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    let pending = emulator.value_at(&id, AWSPENDING).await.unwrap();
+    for step in Step::ALL {
+        run_step(&engine, step, &id, &token).await.unwrap();
+        run_step(&engine, step, &id, &token).await.unwrap();
+    }
+    assert!(
+        emulator.value_at(&id, AWSCURRENT).await.unwrap() == pending,
+        "the value created first is the one promoted"
+    );
+    assert!(emulator.version_with(&id, AWSPREVIOUS).await.is_some());
+}
+
+#[tokio::test]
+async fn no_key_reaches_a_log_line_in_process_or_from_the_function_binary() {
+    let emulator = Emulator::shared();
+    let capture = LogCapture::global();
+    let engine = engine_with(JwtBackend::new());
+    let legacy = openssl_style_key();
+    let id = create(
+        "jwt-logs",
+        json!({"SECRET_KEY": legacy, "policy": {"refresh": {"algorithm": "ES256"}}}),
+    )
+    .await;
+    let mut seen = vec![legacy.clone()];
+    emulator.rotate(&engine, &id).await.unwrap();
+    seen.extend(key_material(&value_at(&id, AWSCURRENT).await));
+    // Failures log too: a refused rotation inside the grace, then an emergency one.
+    let token = emulator.stage_rotation(&id).await;
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    testkit::emulator::run_steps(&engine, &id, &token)
+        .await
+        .unwrap();
+    seen.extend(key_material(&value_at(&id, AWSCURRENT).await));
+    let token = emulator.stage_rotation(&id).await;
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap_err();
+
+    // The shipped binary, through the Lambda Runtime API: a routine rotation that onboards a
+    // seed-003 secret, then an emergency rotation of the secret above, then a late retry.
+    let binary = workspace_binary("secret-rotation-jwt");
+    let function = FunctionProcess::start(&binary, &emulator.env())
+        .await
+        .expect("the function starts");
+    let rotate_through_binary = |secret: String| {
+        let function = &function;
+        async move {
+            let token = emulator.stage_rotation(&secret).await;
+            for step in Step::ALL {
+                let event =
+                    json!({"Step": step.as_str(), "SecretId": secret, "ClientRequestToken": token});
+                let answer = function
+                    .invoke(&event)
+                    .await
+                    .unwrap_or_else(|e| panic!("{step}: {} {}", e.error_type, e.error_message));
+                assert_eq!(answer["outcome"], "done", "{step}");
+            }
+            token
+        }
+    };
+    let seed_003_key = openssl_style_key();
+    let seed_003 = create("jwt-logs-003", json!({"SECRET_KEY": seed_003_key})).await;
+    let old_token = App::load(
+        &json!({"SECRET_KEY": seed_003_key}),
+        ACCESS,
+        Convention::SecretKey,
+    )
+    .sign();
+    rotate_through_binary(seed_003.clone()).await;
+    let onboarded = value_at(&seed_003, AWSCURRENT).await;
+    assert_flat_fields_agree(&onboarded);
+    assert!(
+        onboarded["SECRET_KEY"] == json!(seed_003_key),
+        "onboarding kept the signing key"
+    );
+    for convention in [Convention::SecretKey, Convention::SigningSecret] {
+        assert!(
+            App::load(&onboarded, ACCESS, convention).verifies(&old_token, real_now()),
+            "{convention:?}: the old token verifies"
+        );
+    }
+    seen.push(seed_003_key);
+    seen.extend(key_material(&onboarded));
+
+    emulator
+        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .await;
+    let before = value_at(&id, AWSCURRENT).await;
+    let token = rotate_through_binary(id.clone()).await;
+    let late = function
+        .invoke(&json!({"Step": "testSecret", "SecretId": id, "ClientRequestToken": token}))
+        .await
+        .unwrap();
+    assert_eq!(late["outcome"], "already_current");
+    let after = value_at(&id, AWSCURRENT).await;
+    assert_flat_fields_agree(&after);
+    assert!(App::load(&after, ACCESS, Convention::SecretKey).verifies(
+        &App::load(&after, ACCESS, Convention::SecretKey).sign(),
+        real_now()
+    ));
+    assert!(
+        !App::load(&after, ACCESS, Convention::SecretKey).verifies(
+            &App::load(&before, ACCESS, Convention::SecretKey).sign(),
+            real_now()
+        ),
+        "the emergency rotation through the binary dropped the old keys"
+    );
+    let failing = create("jwt-logs-bad", json!({"SECRET_KEY": "short-key"})).await;
+    let token = emulator.stage_rotation(&failing).await;
+    let refused = function
+        .invoke(&json!({"Step": "createSecret", "SecretId": failing, "ClientRequestToken": token}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.error_type, "InvalidSecret");
+    seen.push("short-key".into());
+    seen.extend(key_material(&after));
+
+    let output = function.output();
+    assert!(
+        output.contains("credential.rotate"),
+        "the binary wrote its audit lines"
+    );
+    let logs = capture.contents();
+    assert!(seen.len() > 10, "the scan covers the keys of every version");
+    for material in &seen {
+        assert!(
+            !output.contains(material.as_str()),
+            "a key appears in the function's output"
+        );
+        assert!(
+            !logs.contains(material.as_str()),
+            "a key appears in the captured logs"
+        );
+        assert!(
+            !refused.error_message.contains(material.as_str()),
+            "a key appears in an error"
+        );
+    }
+}
+
+/// Applications as the seed runbooks write them, each reading only its own convention's fields.
+mod apps {
+    use jsonwebtoken::{
+        decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    };
+    use rotation::jwt::Convention;
+    use serde_json::{json, Value};
+
+    pub const ACCESS: &str = "access";
+    pub const REFRESH: &str = "refresh";
+
+    pub fn claims() -> Value {
+        json!({"sub": "user-42", "exp": super::real_now() + 600})
+    }
+
+    pub fn header(alg: Algorithm, kid: Option<&str>) -> Header {
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        header
+    }
+
+    pub fn hs(alg: Algorithm, secret: &str, kid: Option<&str>) -> String {
+        encode(
+            &header(alg, kid),
+            &claims(),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    /// The same signed token with another kid in its header (and so an invalid signature).
+    pub fn rekid(token: &str, kid: &str) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut header: Value = serde_json::from_slice(&b64.decode(&parts[0]).unwrap()).unwrap();
+        header["kid"] = json!(kid);
+        parts[0] = b64.encode(header.to_string());
+        parts.join(".")
+    }
+
+    fn hs256_ok(token: &str, secret: &str) -> Result<(), jsonwebtoken::errors::ErrorKind> {
+        decode::<Value>(
+            token,
+            &DecodingKey::from_secret(secret.as_bytes()),
+            &Validation::new(Algorithm::HS256),
+        )
+        .map(|_| ())
+        .map_err(|e| e.into_kind())
+    }
+
+    pub enum App {
+        /// Seed 003: encode with SECRET_KEY; decode with it, then SECRET_KEY_PREVIOUS if set.
+        SecretKey { current: String, previous: String },
+        /// Seed 000: sign with JWT_SIGNING_SECRET; accept any of JWT_VERIFICATION_SECRETS.
+        SigningSecret {
+            signing: String,
+            verification: Vec<String>,
+        },
+        /// Seed 004: sign with the isActive entry (kid in the header); verify the entry with the
+        /// token's kid if it may verify and its expiresAt has not passed.
+        KidArray { entries: Vec<Value> },
+    }
+
+    impl App {
+        pub fn load(secret: &Value, set: &str, convention: Convention) -> App {
+            let set = if set == ACCESS {
+                rotation::jwt::SetName::Access
+            } else {
+                rotation::jwt::SetName::Refresh
+            };
+            let fields = convention.fields(set);
+            let text = |f: &str| secret[f].as_str().unwrap_or_default().to_owned();
+            match convention {
+                Convention::SecretKey => App::SecretKey {
+                    current: text(fields[0]),
+                    previous: text(fields[1]),
+                },
+                Convention::SigningSecret => App::SigningSecret {
+                    signing: text(fields[0]),
+                    verification: text(fields[1])
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                },
+                Convention::KidArray => App::KidArray {
+                    entries: match &secret[fields[0]] {
+                        Value::String(s) => serde_json::from_str(s).unwrap(),
+                        Value::Array(a) => a.clone(),
+                        _ => Vec::new(),
+                    },
+                },
+            }
+        }
+
+        pub fn sign(&self) -> String {
+            match self {
+                App::SecretKey { current, .. } => hs(Algorithm::HS256, current, None),
+                App::SigningSecret { signing, .. } => hs(Algorithm::HS256, signing, None),
+                App::KidArray { entries } => {
+                    let active = entries.iter().find(|e| e["isActive"] == true).unwrap();
+                    hs(
+                        Algorithm::HS256,
+                        active["secret"].as_str().unwrap(),
+                        active["kid"].as_str(),
+                    )
+                }
+            }
+        }
+
+        /// A token from every key the application knows, as its signer would have made it.
+        pub fn sign_with_every_key(&self) -> Vec<String> {
+            match self {
+                App::SecretKey { current, previous } => [current, previous]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| hs(Algorithm::HS256, s, None))
+                    .collect(),
+                App::SigningSecret { verification, .. } => verification
+                    .iter()
+                    .map(|s| hs(Algorithm::HS256, s, None))
+                    .collect(),
+                App::KidArray { entries } => entries
+                    .iter()
+                    .map(|e| {
+                        hs(
+                            Algorithm::HS256,
+                            e["secret"].as_str().unwrap(),
+                            e["kid"].as_str(),
+                        )
+                    })
+                    .collect(),
+            }
+        }
+
+        pub fn verifies(&self, token: &str, now: u64) -> bool {
+            match self {
+                App::SecretKey { current, previous } => match hs256_ok(token, current) {
+                    Ok(()) => true,
+                    Err(jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
+                        !previous.is_empty() && hs256_ok(token, previous).is_ok()
+                    }
+                    Err(_) => false,
+                },
+                App::SigningSecret { verification, .. } => {
+                    verification.iter().any(|s| hs256_ok(token, s).is_ok())
+                }
+                App::KidArray { entries } => {
+                    let Ok(header) = decode_header(token) else {
+                        return false;
+                    };
+                    let Some(kid) = header.kid else { return false };
+                    let Some(entry) = entries.iter().find(|e| e["kid"] == kid.as_str()) else {
+                        return false;
+                    };
+                    if entry["canVerify"] != true && entry["isActive"] != true {
+                        return false;
+                    }
+                    let expired = entry["expiresAt"]
+                        .as_str()
+                        .is_some_and(|at| rotation::jwt::time::parse(at).is_none_or(|t| t <= now));
+                    !expired && hs256_ok(token, entry["secret"].as_str().unwrap()).is_ok()
+                }
+            }
+        }
+    }
+
+    /// A verifier of an asymmetric set: looks the kid up in the published JWK Set.
+    pub struct JwksApp(jsonwebtoken::jwk::JwkSet);
+
+    impl JwksApp {
+        pub fn load(secret: &Value, set: &str) -> Self {
+            let field = if set == ACCESS { "jwks" } else { "refreshJwks" };
+            Self(serde_json::from_value(secret[field].clone()).unwrap())
+        }
+
+        pub fn verifies(&self, token: &str) -> bool {
+            let Ok(header) = decode_header(token) else {
+                return false;
+            };
+            let Some(jwk) = header.kid.as_deref().and_then(|kid| self.0.find(kid)) else {
+                return false;
+            };
+            let alg: Algorithm = match jwk.common.key_algorithm {
+                Some(a) => a.to_string().parse().unwrap(),
+                None => return false,
+            };
+            let key = DecodingKey::from_jwk(jwk).unwrap();
+            decode::<Value>(token, &key, &Validation::new(alg)).is_ok()
+        }
+    }
+
+    /// The signer of an asymmetric set: the active key's PKCS#8 PEM from the key list.
+    pub fn jwks_sign(secret: &Value, set: &str) -> String {
+        let keys = secret["keySets"][set].as_array().unwrap();
+        let active = keys.iter().find(|k| k["state"] == "active").unwrap();
+        let pem = active["privateKey"].as_str().unwrap().as_bytes();
+        let (alg, key) = match active["alg"].as_str().unwrap() {
+            "EdDSA" => (Algorithm::EdDSA, EncodingKey::from_ed_pem(pem).unwrap()),
+            _ => (Algorithm::ES256, EncodingKey::from_ec_pem(pem).unwrap()),
+        };
+        encode(&header(alg, active["kid"].as_str()), &claims(), &key).unwrap()
+    }
+}
