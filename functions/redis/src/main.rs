@@ -1,7 +1,6 @@
-//! Redis rotation Lambda. The backend arrives with the Redis issue; until then this
-//! binary refuses to start rather than pretend to rotate.
+//! Redis ACL rotation Lambda (`bootstrap`): the shared runtime serving the Redis backend.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("secret-rotation-redis: the Redis backend is not built yet");
-    std::process::ExitCode::FAILURE
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    rotation::runtime::serve(rotation::redis::RedisBackend::new()).await
 }

@@ -1,1 +1,0 @@
-//! redis backend: filled by its own issue.

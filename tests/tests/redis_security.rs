@@ -1,0 +1,349 @@
+//! What a Redis rotation reveals and whom it trusts: no plaintext password reaches the server
+//! except in `AUTH`, no password or hash reaches a log, TLS checks the CA and the host name, and
+//! the shipped binary rotates through the Lambda Runtime API.
+
+use rotation::password::generate_password;
+use rotation::store::{AWSCURRENT, AWSPREVIOUS};
+use rotation::Step;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use testkit::lambda::workspace_binary;
+use testkit::redis::scenario::{
+    admin_secret, engine, rotate_checking, user_secret, Credential, SecretMaterial,
+};
+use testkit::redis::{Monitor, RedisOptions, TlsFiles, WireTap};
+use testkit::{Emulator, FunctionProcess, LogCapture, RedisServer};
+
+fn password() -> String {
+    generate_password(32).expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn no_plaintext_password_reaches_the_server_and_no_secret_reaches_a_log() {
+    let (app_pw, svc_pw) = (password(), password());
+    let users = [
+        format!("user app on >{app_pw} ~* +@all"),
+        format!("user svc on >{svc_pw} ~svc:* +@read"),
+    ];
+    let server = RedisServer::start_opts(RedisOptions {
+        users: &users.iter().map(String::as_str).collect::<Vec<_>>(),
+        extra: &["slowlog-log-slower-than 0", "slowlog-max-len 100000"],
+        ..Default::default()
+    })
+    .unwrap();
+    let tap = WireTap::start(server.port).unwrap();
+    let monitor = Monitor::start(server.port).unwrap();
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let admin = admin_secret().await;
+    let mut material = SecretMaterial::with_admin();
+    material.add(&app_pw);
+    material.add(&svc_pw);
+
+    // Every secret reaches the server through the recording proxy.
+    let through_tap = |extra: serde_json::Value| {
+        let mut extra = extra;
+        extra["port"] = json!(tap.port);
+        extra
+    };
+    let single = user_secret(
+        &server,
+        "app",
+        &app_pw,
+        through_tap(json!({"masterarn": admin})),
+    )
+    .await;
+    let alternating = user_secret(
+        &server,
+        "svc",
+        &svc_pw,
+        through_tap(json!({"masterarn": admin, "strategy": "alternating"})),
+    )
+    .await;
+    for id in [&single, &alternating] {
+        for round in 0..3 {
+            if round == 2 {
+                emulator.tag(id, "rotation:mode", "emergency").await;
+            }
+            emulator
+                .rotate(&engine, id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            material.add_secret(id, AWSCURRENT).await;
+        }
+    }
+    assert_eq!(
+        material.len(),
+        2 * (3 + 6),
+        "nine distinct passwords and their hashes"
+    );
+
+    // On the wire: plaintext only inside AUTH; ACL SETUSER carries `#<sha256>` hashes.
+    let commands = tap.commands();
+    let mut auth_with_password = 0;
+    for command in &commands {
+        let name = command
+            .first()
+            .map(|c| c.to_ascii_uppercase())
+            .unwrap_or_default();
+        if material.any_password_in(&command.join(" ")) {
+            assert_eq!(
+                name, "AUTH",
+                "a plaintext password was sent in a {name} command"
+            );
+            auth_with_password += 1;
+        }
+    }
+    assert!(
+        auth_with_password > 10,
+        "the tap saw the logins, so it would see a leak"
+    );
+    let setuser_with_hash = commands.iter().filter(|c| {
+        c.len() > 3
+            && c[0].eq_ignore_ascii_case("ACL")
+            && c[1].eq_ignore_ascii_case("SETUSER")
+            && c.iter().any(|a| a.starts_with('#') && a.len() == 65)
+    });
+    assert!(
+        setuser_with_hash.count() >= 6,
+        "passwords were set as hashes"
+    );
+    assert!(
+        !commands.iter().flatten().any(|a| ["resetpass", "reset"]
+            .contains(&a.to_ascii_lowercase().as_str())
+            || a.eq_ignore_ascii_case("LOAD")),
+        "no resetpass, reset or ACL LOAD"
+    );
+
+    // On the server: MONITOR, SLOWLOG, ACL LOG and its log file hold no plaintext password.
+    let seen = monitor.text();
+    assert!(seen.contains("\"AUTH\""), "MONITOR recorded the rotation");
+    assert!(
+        !material.any_password_in(&seen),
+        "a plaintext password appeared in MONITOR"
+    );
+    let mut admin_con = server.admin().await;
+    let acl_log: Vec<redis::Value> = redis::cmd("ACL")
+        .arg("LOG")
+        .query_async(&mut admin_con)
+        .await
+        .unwrap();
+    assert!(
+        acl_log.is_empty(),
+        "the rotations caused no refused login (no ACL LOG security event)"
+    );
+    assert!(
+        !server.can_login("app", &app_pw).await,
+        "a revoked password, refused and logged"
+    );
+    for (args, place) in [
+        (vec!["SLOWLOG", "GET", "-1"], "SLOWLOG"),
+        (vec!["ACL", "LOG"], "ACL LOG"),
+    ] {
+        let mut cmd = redis::cmd(args[0]);
+        cmd.arg(&args[1..]);
+        let reply: redis::Value = cmd.query_async(&mut admin_con).await.unwrap();
+        let text = format!("{reply:?}");
+        assert!(text.len() > 100, "{place} recorded something");
+        assert!(
+            !material.any_password_in(&text),
+            "a plaintext password appeared in {place}"
+        );
+    }
+    material.assert_absent(&server.log(), "the server log");
+
+    // In our logs and telemetry: neither passwords nor their hashes.
+    let logs = LogCapture::global().contents();
+    assert!(
+        logs.contains("pending password set"),
+        "the backend's logs were captured"
+    );
+    assert!(logs.contains("emergency: previous credential revoked"));
+    material.assert_absent(&logs, "the captured logs and telemetry");
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_named_never_quoted() {
+    let app_pw = password();
+    let server = RedisServer::start_opts(RedisOptions {
+        users: &[&format!("user app on >{app_pw} ~* +@all")],
+        ..Default::default()
+    })
+    .unwrap();
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let wrong = password();
+    let bad_admin = emulator
+        .create_secret(
+            "redis-admin",
+            &json!({"username": "admin", "password": wrong}).to_string(),
+        )
+        .await;
+    let id = user_secret(&server, "app", &app_pw, json!({"masterarn": bad_admin})).await;
+    let err = emulator.rotate(&engine, &id).await.unwrap_err();
+    assert_eq!(err.kind(), "LoginRefused", "{err}");
+    assert!(err.to_string().contains("admin"), "names the user: {err}");
+    let mut material = SecretMaterial::default();
+    material.add(&wrong);
+    material.add(&app_pw);
+    material.assert_absent(&format!("{err} {err:?}"), "the error");
+    material.assert_absent(&LogCapture::global().contents(), "the captured logs");
+}
+
+#[tokio::test]
+async fn an_admin_with_only_the_documented_permissions_suffices() {
+    let (first, rotator_pw) = (password(), password());
+    let rotator = "-@all +acl|getuser +acl|setuser +acl|save +config|get +config|rewrite +info \
+                   +cluster|shards +client|kill";
+    let users = [
+        format!("user app on >{first} ~app:* +get"),
+        format!("user rotator on >{rotator_pw} {rotator}"),
+    ];
+    let server = RedisServer::start_opts(RedisOptions {
+        users: &users.iter().map(String::as_str).collect::<Vec<_>>(),
+        ..Default::default()
+    })
+    .unwrap();
+    let emulator = Emulator::shared();
+    let admin = json!({"username": "rotator", "password": rotator_pw}).to_string();
+    let admin = emulator.create_secret("redis-rotator", &admin).await;
+    let extra = json!({"masterarn": admin, "strategy": "alternating-users"});
+    let id = user_secret(&server, "app", &first, extra).await;
+    let engine = engine();
+    for round in 1..=2 {
+        rotate_checking(&engine, &id, &server, round).await;
+    }
+    emulator.tag(&id, "rotation:mode", "emergency").await;
+    rotate_checking(&engine, &id, &server, 3).await;
+    assert!(Credential::at(&id, "AWSPREVIOUS").await.is_some());
+    assert!(
+        server.acl_user("app").await.unwrap().has_flag("off"),
+        "the previous user is off"
+    );
+}
+
+#[tokio::test]
+async fn tls_verifies_the_certificate_authority_and_the_host_name() {
+    let (tls, other_ca) = (TlsFiles::generate().unwrap(), TlsFiles::generate().unwrap());
+    let app_pw = password();
+    let server = RedisServer::start_opts(RedisOptions {
+        users: &[&format!("user app on >{app_pw} ~* +@all")],
+        tls: Some(&tls),
+        ..Default::default()
+    })
+    .unwrap();
+    let tls_port = server.tls_port.unwrap();
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let admin = admin_secret().await;
+    let secret = |host: &str, ca: &str| json!({"masterarn": admin, "host": host, "port": tls_port, "tls": true, "ca_bundle": ca});
+    let before = server.acl_user("app").await.unwrap();
+    let unreachable = "TargetUnreachable";
+    let failures = [
+        (
+            secret("localhost", &other_ca.ca_pem),
+            unreachable,
+            "not signed by a trusted CA",
+        ),
+        (
+            secret("127.0.0.1", &tls.ca_pem),
+            unreachable,
+            "not valid for this host name",
+        ),
+        // TLS is the default: a plaintext port is an error, never a silent fallback...
+        (
+            json!({"masterarn": admin, "tls": null, "ca_bundle": tls.ca_pem, "connect_timeout": 1}),
+            unreachable,
+            "TLS handshake",
+        ),
+        // ...and TLS with nothing to verify against is refused before anything happens.
+        (
+            json!({"masterarn": admin, "tls": true, "host": "localhost", "port": tls_port}),
+            "InvalidSecret",
+            "field `ca_bundle`",
+        ),
+    ];
+    for (extra, kind, problem) in failures {
+        let id = user_secret(&server, "app", &app_pw, extra).await;
+        let err = emulator.rotate(&engine, &id).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert!(err.to_string().contains(problem), "{problem}: {err}");
+    }
+    assert_eq!(
+        server.acl_user("app").await.unwrap(),
+        before,
+        "failed rotations changed nothing"
+    );
+
+    let id = user_secret(&server, "app", &app_pw, secret("localhost", &tls.ca_pem)).await;
+    for _ in 0..2 {
+        emulator
+            .rotate(&engine, &id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for stage in [AWSCURRENT, AWSPREVIOUS] {
+        assert!(
+            Credential::at(&id, stage)
+                .await
+                .unwrap()
+                .works_on(&server)
+                .await,
+            "{stage}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_redis_function_binary_rotates_through_the_runtime_api_over_tls() {
+    let tls = TlsFiles::generate().unwrap();
+    let app_pw = password();
+    let server = RedisServer::start_opts(RedisOptions {
+        users: &[&format!("user app on >{app_pw} ~* +@all")],
+        tls: Some(&tls),
+        ..Default::default()
+    })
+    .unwrap();
+    let emulator = Emulator::shared();
+    // No `ca_bundle` in the secret: the function's ROTATION_CA_BUNDLE_FILE names the CA file.
+    let extra = json!({"masterarn": admin_secret().await, "host": "localhost",
+        "port": server.tls_port, "tls": true, "strategy": "alternating"});
+    let id = user_secret(&server, "app", &app_pw, extra).await;
+    let mut env = emulator.env();
+    env.push((
+        "ROTATION_CA_BUNDLE_FILE",
+        tls.ca_path().display().to_string(),
+    ));
+    let function = FunctionProcess::start(&workspace_binary("secret-rotation-redis"), &env)
+        .await
+        .unwrap();
+    let mut material = SecretMaterial::with_admin();
+    material.add(&app_pw);
+    for _ in 0..2 {
+        let token = emulator.stage_rotation(&id).await;
+        for step in Step::ALL {
+            let event = json!({"Step": step.as_str(), "SecretId": id, "ClientRequestToken": token});
+            let response = function
+                .invoke(&event)
+                .await
+                .unwrap_or_else(|e| panic!("{step}: {}: {}", e.error_type, e.error_message));
+            assert_eq!(response["outcome"], "done", "{step}");
+        }
+        assert_eq!(emulator.version_with(&id, AWSCURRENT).await, Some(token));
+        material.add_secret(&id, AWSCURRENT).await;
+    }
+    let current = Credential::current(&id).await;
+    assert_eq!(current.username, "app");
+    assert!(current.works_on(&server).await);
+    assert!(
+        Credential::at(&id, AWSPREVIOUS)
+            .await
+            .unwrap()
+            .works_on(&server)
+            .await
+    );
+    let output = function.output();
+    assert!(
+        output.contains("credential.rotate"),
+        "audit lines are printed"
+    );
+    assert!(output.contains("pending password set"), "the backend logs");
+    material.assert_absent(&output, "the function's output");
+}
