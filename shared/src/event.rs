@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::fmt;
 
 /// The four steps of the rotation protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Step {
     CreateSecret,
     SetSecret,

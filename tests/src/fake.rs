@@ -196,3 +196,77 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         self.maybe_crash("UntagResource", secret_id)
     }
 }
+
+/// Wraps a real backend: after the armed step's real work succeeded, reports a failure, as a crash
+/// between the side effect and its report would.
+pub struct CrashingBackend<B> {
+    pub inner: B,
+    armed: Mutex<Option<rotation::Step>>,
+}
+
+impl<B> CrashingBackend<B> {
+    pub fn new(inner: B) -> Self {
+        Self {
+            inner,
+            armed: Mutex::new(None),
+        }
+    }
+
+    pub fn crash_once_after(&self, step: rotation::Step) {
+        *self.armed.lock().unwrap() = Some(step);
+    }
+
+    fn after(&self, step: rotation::Step) -> Result<(), BackendError> {
+        let mut armed = self.armed.lock().unwrap();
+        if *armed == Some(step) {
+            *armed = None;
+            return Err(BackendError::Unreachable {
+                target: "function".into(),
+                detail: format!("simulated crash after {step}'s work"),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Backend for CrashingBackend<B> {
+    fn engine(&self) -> &'static str {
+        self.inner.engine()
+    }
+
+    async fn build_pending(
+        &self,
+        ctx: &BackendContext<'_>,
+        current: &SecretValue,
+    ) -> Result<SecretValue, BackendError> {
+        self.inner.build_pending(ctx, current).await
+    }
+
+    async fn accept_pending(
+        &self,
+        ctx: &BackendContext<'_>,
+        versions: &Versions,
+    ) -> Result<(), BackendError> {
+        self.inner.accept_pending(ctx, versions).await?;
+        self.after(rotation::Step::SetSecret)
+    }
+
+    async fn verify_pending(
+        &self,
+        ctx: &BackendContext<'_>,
+        versions: &Versions,
+    ) -> Result<(), BackendError> {
+        self.inner.verify_pending(ctx, versions).await?;
+        self.after(rotation::Step::TestSecret)
+    }
+
+    async fn after_promotion(
+        &self,
+        ctx: &BackendContext<'_>,
+        promoted: &SecretValue,
+        demoted: Option<&SecretValue>,
+    ) -> Result<(), BackendError> {
+        self.inner.after_promotion(ctx, promoted, demoted).await
+    }
+}

@@ -4,10 +4,12 @@
 pub mod capture;
 pub mod emulator;
 pub mod fake;
+pub mod faults;
 pub mod lambda;
 pub mod postgres;
 pub mod process;
 pub mod redis;
+pub mod reliability;
 pub mod tls;
 
 pub use capture::LogCapture;

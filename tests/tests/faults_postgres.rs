@@ -1,0 +1,158 @@
+//! Fault injection on PostgreSQL rotation (alternating users) with a live prober: every fault at
+//! every step, the service's retries, and no failed login with AWSCURRENT. Writes
+//! target/reports/faults-postgres.md.
+
+use async_trait::async_trait;
+use rotation::postgres::PostgresBackend;
+use rotation::Step;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use testkit::reliability::{Report, Suite, Target};
+use testkit::{Emulator, PostgresServer};
+
+const ADMIN: &str = "fault_admin";
+
+struct PgTarget {
+    server: Mutex<PostgresServer>,
+    port: u16,
+    superuser_password: String,
+}
+
+impl PgTarget {
+    async fn connect(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .user(user)
+            .password(password)
+            .dbname("postgres")
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .connect(tokio_postgres::NoTls)
+            .await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    async fn superuser(&self, sql: &str) {
+        let client = self
+            .connect("postgres", &self.superuser_password)
+            .await
+            .expect("superuser session");
+        client
+            .batch_execute(sql)
+            .await
+            .expect("superuser statement");
+    }
+
+    fn login_role(step: Step, pending: &Value) -> String {
+        match step {
+            Step::TestSecret => postgres_protocol::escape::escape_identifier(
+                pending["username"].as_str().unwrap_or_default(),
+            ),
+            _ => ADMIN.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl Target for PgTarget {
+    async fn login(&self, value: &Value) -> bool {
+        let (Some(user), Some(password)) = (value["username"].as_str(), value["password"].as_str())
+        else {
+            return false;
+        };
+        self.connect(user, password).await.is_ok()
+    }
+
+    async fn take_down(&self) {
+        self.server.lock().unwrap().stop();
+    }
+
+    async fn bring_up(&self) {
+        self.server
+            .lock()
+            .unwrap()
+            .start_again()
+            .expect("PostgreSQL restarts");
+    }
+
+    async fn refuse_rotation_login(&self, step: Step, pending: &Value) {
+        self.superuser(&format!(
+            "ALTER ROLE {} NOLOGIN",
+            Self::login_role(step, pending)
+        ))
+        .await;
+    }
+
+    async fn allow_rotation_login(&self, step: Step, pending: &Value) {
+        self.superuser(&format!(
+            "ALTER ROLE {} LOGIN",
+            Self::login_role(step, pending)
+        ))
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
+    let server = PostgresServer::start().expect("PostgreSQL starts");
+    let target = Arc::new(PgTarget {
+        port: server.port,
+        superuser_password: server.superuser_password().expose_secret().to_owned(),
+        server: Mutex::new(server),
+    });
+    let admin_password = rotation::password::generate_password(24)
+        .expose_secret()
+        .to_owned();
+    let app_password = rotation::password::generate_password(24)
+        .expose_secret()
+        .to_owned();
+    target
+        .superuser(&format!(
+            "CREATE ROLE {ADMIN} LOGIN CREATEROLE PASSWORD '{admin_password}'; GRANT pg_signal_backend TO {ADMIN}; \
+             CREATE ROLE app LOGIN PASSWORD '{app_password}';"
+        ))
+        .await;
+    let emulator = Emulator::shared();
+    let admin = json!({"host": "127.0.0.1", "port": target.port, "username": ADMIN, "password": admin_password});
+    let admin_arn = emulator
+        .create_secret("faults-pg-admin", &admin.to_string())
+        .await;
+    let app = json!({"engine": "postgres", "host": "127.0.0.1", "port": target.port, "username": "app",
+                     "password": app_password, "ssl": false, "masterarn": admin_arn, "connect_timeout": 2});
+    let id = emulator.create_secret("faults-pg", &app.to_string()).await;
+    // A first rotation, so AWSPREVIOUS exists and every scenario can check it still works.
+    let suite = Suite::new(PostgresBackend::new(), target.clone()).await;
+    emulator
+        .rotate(&suite.engine, &id)
+        .await
+        .expect("first rotation");
+
+    let mut report = Report::default();
+    suite.run(&id, &mut report).await;
+    report.write("faults-postgres.md");
+    assert!(
+        suite.proxy.injected() > 0,
+        "the proxy injected Secrets Manager faults"
+    );
+    assert_eq!(report.rows.len(), 32);
+    assert!(
+        report.failures().is_empty(),
+        "not survived: {:?}",
+        report.failures()
+    );
+    assert!(
+        report.probes > 100,
+        "the prober ran ({} logins)",
+        report.probes
+    );
+    assert_eq!(
+        report.prober_failures, 0,
+        "an application using AWSCURRENT was locked out"
+    );
+}
