@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps lint build test test-rust test-terraform demo clean
+.PHONY: deps lint build test test-rust test-terraform demo bench clean
 
 deps:
 	scripts/install-deps.sh
@@ -25,6 +25,10 @@ test-terraform:
 demo: deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) run -q -p testkit --bin demo
+
+## Cold start, step latency, memory, API calls and a fleet run; prints its figures.
+bench: deps
+	scripts/bench.sh
 
 clean:
 	$(CARGO) clean

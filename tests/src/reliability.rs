@@ -25,6 +25,10 @@ pub trait Target: Send + Sync {
     /// pending user for testSecret), without touching what applications use.
     async fn refuse_rotation_login(&self, step: Step, pending: &Value);
     async fn allow_rotation_login(&self, step: Step, pending: &Value);
+    /// Whether a fault applies: a target that is only the secret itself cannot go down.
+    fn applicable(&self, _fault: FaultKind) -> bool {
+        true
+    }
 }
 
 /// Logs in with whatever AWSCURRENT holds, every `interval`, and counts failures.
@@ -197,7 +201,7 @@ impl<B: Backend, T: Target + 'static> Suite<B, T> {
             Duration::from_millis(25),
         );
         for step in Step::ALL {
-            for fault in FaultKind::ALL {
+            for fault in FaultKind::ALL.into_iter().filter(|f| self.target.applicable(*f)) {
                 let survived = self.scenario(secret_id, step, fault, &prober).await;
                 report.rows.insert(
                     (self.engine.backend().engine().to_owned(), step, fault),
@@ -335,7 +339,10 @@ impl Report {
                 "| {engine} | {step} | {injected} | {survived} |\n"
             ));
         }
-        let kinds: Vec<&str> = FaultKind::ALL.iter().map(|k| k.label()).collect();
+        let mut kinds: Vec<FaultKind> = self.rows.keys().map(|(_, _, kind)| *kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.label()).collect();
         out.push_str(&format!("\nFaults per step: {}.\n", kinds.join(", ")));
         out.push_str(&format!(
             "\nProber: {} logins with AWSCURRENT, {} failed.\n",
