@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod process;
 pub mod redis;
 pub mod reliability;
+pub mod secrecy;
 pub mod tls;
 
 pub use capture::LogCapture;

@@ -18,18 +18,35 @@ struct JwtTarget {
 
 fn verifies(token: &str, verification: &[&str]) -> bool {
     let validation = Validation::new(Algorithm::HS256);
-    verification.iter().any(|key| decode::<Value>(token, &DecodingKey::from_secret(key.as_bytes()), &validation).is_ok())
+    verification.iter().any(|key| {
+        decode::<Value>(
+            token,
+            &DecodingKey::from_secret(key.as_bytes()),
+            &validation,
+        )
+        .is_ok()
+    })
 }
 
 #[async_trait]
 impl Target for JwtTarget {
     async fn login(&self, value: &Value) -> bool {
-        let (Some(signing), Some(verification)) = (value["JWT_SIGNING_SECRET"].as_str(), value["JWT_VERIFICATION_SECRETS"].as_str()) else {
+        let (Some(signing), Some(verification)) = (
+            value["JWT_SIGNING_SECRET"].as_str(),
+            value["JWT_VERIFICATION_SECRETS"].as_str(),
+        ) else {
             return false;
         };
         let verification: Vec<&str> = verification.split(',').collect();
-        let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) + 3600;
-        let Ok(token) = encode(&Header::new(Algorithm::HS256), &json!({"sub": "prober", "exp": exp}), &EncodingKey::from_secret(signing.as_bytes())) else {
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + 3600;
+        let Ok(token) = encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": "prober", "exp": exp}),
+            &EncodingKey::from_secret(signing.as_bytes()),
+        ) else {
             return false;
         };
         let earlier = self.last_token.lock().unwrap().replace(token.clone());
@@ -52,16 +69,41 @@ async fn every_fault_at_every_step_is_survived_and_tokens_keep_verifying() {
     let emulator = Emulator::shared();
     let policy = json!({"engine": "jwt", "policy": {"access": {"algorithm": "HS256", "graceSeconds": 90000,
                         "conventions": ["signingSecret", "kidArray"]}}});
-    let id = emulator.create_secret("faults-jwt", &policy.to_string()).await;
+    let id = emulator
+        .create_secret("faults-jwt", &policy.to_string())
+        .await;
     let target = Arc::new(JwtTarget::default());
     let suite = Suite::new(JwtBackend::new(), target.clone()).await;
-    emulator.rotate(&suite.engine, &id).await.expect("first rotation");
+    emulator
+        .rotate(&suite.engine, &id)
+        .await
+        .expect("first rotation");
 
     let mut report = Report::default();
     suite.run(&id, &mut report).await;
+    let scanned = testkit::secrecy::assert_no_secret_material(
+        emulator,
+        &[(
+            "the suite's captured logs",
+            &testkit::LogCapture::global().contents(),
+        )],
+    )
+    .await;
+    assert!(scanned > 10, "the scan looked for {scanned} secret strings");
     report.write("faults-jwt.md");
     assert_eq!(report.rows.len(), 24);
-    assert!(report.failures().is_empty(), "not survived: {:?}", report.failures());
-    assert!(report.probes > 100, "the prober ran ({} probes)", report.probes);
-    assert_eq!(report.prober_failures, 0, "a token stopped verifying or AWSCURRENT could not sign");
+    assert!(
+        report.failures().is_empty(),
+        "not survived: {:?}",
+        report.failures()
+    );
+    assert!(
+        report.probes > 100,
+        "the prober ran ({} probes)",
+        report.probes
+    );
+    assert_eq!(
+        report.prober_failures, 0,
+        "a token stopped verifying or AWSCURRENT could not sign"
+    );
 }

@@ -38,7 +38,23 @@ impl PgTarget {
         Ok(client)
     }
 
+    /// Waits until the server accepts sessions (it refuses them while starting up).
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if self
+                .connect("postgres", &self.superuser_password)
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("PostgreSQL did not accept sessions within 10 s");
+    }
+
     async fn superuser(&self, sql: &str) {
+        self.wait_ready().await;
         let client = self
             .connect("postgres", &self.superuser_password)
             .await
@@ -79,6 +95,7 @@ impl Target for PgTarget {
             .unwrap()
             .start_again()
             .expect("PostgreSQL restarts");
+        self.wait_ready().await;
     }
 
     async fn refuse_rotation_login(&self, step: Step, pending: &Value) {
@@ -98,8 +115,9 @@ impl Target for PgTarget {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
+/// A PostgreSQL server with an admin and an application user, and the application's secret
+/// (alternating users).
+async fn setup() -> (Arc<PgTarget>, String) {
     let server = PostgresServer::start().expect("PostgreSQL starts");
     let target = Arc::new(PgTarget {
         port: server.port,
@@ -126,6 +144,13 @@ async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
     let app = json!({"engine": "postgres", "host": "127.0.0.1", "port": target.port, "username": "app",
                      "password": app_password, "ssl": false, "masterarn": admin_arn, "connect_timeout": 2});
     let id = emulator.create_secret("faults-pg", &app.to_string()).await;
+    (target, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
+    let (target, id) = setup().await;
+    let emulator = Emulator::shared();
     // A first rotation, so AWSPREVIOUS exists and every scenario can check it still works.
     let suite = Suite::new(PostgresBackend::new(), target.clone()).await;
     emulator
@@ -135,6 +160,15 @@ async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
 
     let mut report = Report::default();
     suite.run(&id, &mut report).await;
+    let scanned = testkit::secrecy::assert_no_secret_material(
+        emulator,
+        &[(
+            "the suite's captured logs",
+            &testkit::LogCapture::global().contents(),
+        )],
+    )
+    .await;
+    assert!(scanned > 10, "the scan looked for {scanned} secret strings");
     report.write("faults-postgres.md");
     assert!(
         suite.proxy.injected() > 0,
@@ -155,4 +189,43 @@ async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
         report.prober_failures, 0,
         "an application using AWSCURRENT was locked out"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_rotations_started_at_once_one_completes_the_other_fails_cleanly() {
+    let (target, id) = setup().await;
+    let emulator = Emulator::shared();
+    let engine = rotation::Engine::new(
+        emulator.store(),
+        PostgresBackend::new(),
+        testkit::LogCapture::global().telemetry(),
+    );
+    emulator.rotate(&engine, &id).await.expect("first rotation");
+    let before = emulator.value_at(&id, "AWSCURRENT").await.unwrap();
+
+    let first = emulator.stage_rotation(&id).await;
+    let second = emulator.stage_rotation(&id).await;
+    let (a, b) = tokio::join!(
+        testkit::emulator::run_steps(&engine, &id, &first),
+        testkit::emulator::run_steps(&engine, &id, &second)
+    );
+    let failed = [&a, &b].into_iter().filter(|r| r.is_err()).count();
+    assert_eq!(failed, 1, "exactly one rotation fails");
+    let err = a.as_ref().err().or(b.as_ref().err()).unwrap();
+    assert_eq!(err.kind(), "NotPending", "it fails cleanly: {err}");
+    assert_eq!(
+        emulator.version_with(&id, "AWSCURRENT").await.as_deref(),
+        Some(second.as_str())
+    );
+    let current: Value =
+        serde_json::from_str(&emulator.value_at(&id, "AWSCURRENT").await.unwrap()).unwrap();
+    let previous: Value =
+        serde_json::from_str(&emulator.value_at(&id, "AWSPREVIOUS").await.unwrap()).unwrap();
+    assert!(target.login(&current).await, "AWSCURRENT logs in");
+    assert!(
+        target.login(&previous).await,
+        "AWSPREVIOUS logs in: no credential was lost"
+    );
+    assert_eq!(emulator.value_at(&id, "AWSPREVIOUS").await.unwrap(), before);
+    assert!(emulator.version_with(&id, "AWSPENDING").await.is_none());
 }

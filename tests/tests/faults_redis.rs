@@ -23,7 +23,9 @@ impl RedisTarget {
     /// Sends commands on one fresh connection; true when every reply is `+OK`.
     async fn commands(&self, commands: &[&[&str]]) -> bool {
         let attempt = async {
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .ok()?;
             let mut request = String::new();
             for parts in commands {
                 request.push_str(&format!("*{}\r\n", parts.len()));
@@ -40,13 +42,26 @@ impl RedisTarget {
                 }
                 reply.extend_from_slice(&buffer[..n]);
             }
-            Some(String::from_utf8_lossy(&reply).lines().all(|line| line == "+OK"))
+            Some(
+                String::from_utf8_lossy(&reply)
+                    .lines()
+                    .all(|line| line == "+OK"),
+            )
         };
-        tokio::time::timeout(Duration::from_secs(2), attempt).await.ok().flatten().unwrap_or(false)
+        tokio::time::timeout(Duration::from_secs(2), attempt)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false)
     }
 
     async fn set_admin(&self, rule: &str) {
-        let done = self.commands(&[&["AUTH", "root", &self.root_password], &["ACL", "SETUSER", "admin", rule]]).await;
+        let done = self
+            .commands(&[
+                &["AUTH", "root", &self.root_password],
+                &["ACL", "SETUSER", "admin", rule],
+            ])
+            .await;
         assert!(done, "root switched the admin {rule}");
     }
 }
@@ -54,7 +69,10 @@ impl RedisTarget {
 #[async_trait]
 impl Target for RedisTarget {
     async fn login(&self, value: &Value) -> bool {
-        let (Some(user), Some(password)) = (value["username"].as_str(), value["password"].as_str()) else { return false };
+        let (Some(user), Some(password)) = (value["username"].as_str(), value["password"].as_str())
+        else {
+            return false;
+        };
         self.commands(&[&["AUTH", user, password]]).await
     }
 
@@ -63,7 +81,11 @@ impl Target for RedisTarget {
     }
 
     async fn bring_up(&self) {
-        self.server.lock().unwrap().restart().expect("redis-server restarts");
+        self.server
+            .lock()
+            .unwrap()
+            .restart()
+            .expect("redis-server restarts");
     }
 
     async fn refuse_rotation_login(&self, _step: Step, _pending: &Value) {
@@ -77,27 +99,64 @@ impl Target for RedisTarget {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
-    let app_password = rotation::password::generate_password(24).expose_secret().to_owned();
-    let root_password = rotation::password::generate_password(24).expose_secret().to_owned();
+    let app_password = rotation::password::generate_password(24)
+        .expose_secret()
+        .to_owned();
+    let root_password = rotation::password::generate_password(24)
+        .expose_secret()
+        .to_owned();
     let app = format!("user app on >{app_password} ~* +@all");
     let root = format!("user root on >{root_password} ~* &* +@all");
-    let server = RedisServer::start_opts(RedisOptions { users: &[&app, &root], ..Default::default() }).expect("redis-server starts");
+    let server = RedisServer::start_opts(RedisOptions {
+        users: &[&app, &root],
+        ..Default::default()
+    })
+    .expect("redis-server starts");
     let port = server.port;
-    let target = Arc::new(RedisTarget { server: Mutex::new(server), port, root_password });
+    let target = Arc::new(RedisTarget {
+        server: Mutex::new(server),
+        port,
+        root_password,
+    });
 
     let emulator = Emulator::shared();
     let admin_arn = testkit::redis::scenario::admin_secret().await;
     let value = json!({"engine": "redis", "host": "127.0.0.1", "port": port, "username": "app", "password": app_password,
                        "tls": false, "masterarn": admin_arn, "connect_timeout": 2});
-    let id = emulator.create_secret("faults-redis", &value.to_string()).await;
+    let id = emulator
+        .create_secret("faults-redis", &value.to_string())
+        .await;
     let suite = Suite::new(RedisBackend::new(), target.clone()).await;
-    emulator.rotate(&suite.engine, &id).await.expect("first rotation");
+    emulator
+        .rotate(&suite.engine, &id)
+        .await
+        .expect("first rotation");
 
     let mut report = Report::default();
     suite.run(&id, &mut report).await;
+    let scanned = testkit::secrecy::assert_no_secret_material(
+        emulator,
+        &[(
+            "the suite's captured logs",
+            &testkit::LogCapture::global().contents(),
+        )],
+    )
+    .await;
+    assert!(scanned > 10, "the scan looked for {scanned} secret strings");
     report.write("faults-redis.md");
     assert_eq!(report.rows.len(), 32);
-    assert!(report.failures().is_empty(), "not survived: {:?}", report.failures());
-    assert!(report.probes > 100, "the prober ran ({} logins)", report.probes);
-    assert_eq!(report.prober_failures, 0, "an application using AWSCURRENT was locked out");
+    assert!(
+        report.failures().is_empty(),
+        "not survived: {:?}",
+        report.failures()
+    );
+    assert!(
+        report.probes > 100,
+        "the prober ran ({} logins)",
+        report.probes
+    );
+    assert_eq!(
+        report.prober_failures, 0,
+        "an application using AWSCURRENT was locked out"
+    );
 }
