@@ -21,6 +21,10 @@ test-rust:
 test-terraform:
 	RUN_CHECKOV=1 scripts/terraform-check.sh
 
+## provided.al2023 zips: target/lambda/<function>/bootstrap.zip (ARCH=arm64 for Graviton).
+build:
+	scripts/build.sh
+
 ## One real rotation of each kind on a local stack, through the functions' own binaries.
 demo: deps
 	$(CARGO) build --workspace --bins

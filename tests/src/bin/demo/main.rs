@@ -1,7 +1,9 @@
 //! `make demo`: a real rotation of each kind on a local stack (moto, PostgreSQL, redis-server),
 //! each through its function's own binary via the Lambda Runtime API. Stops all it started.
 
+mod jwt;
 mod postgres;
+mod redis;
 
 use rotation::Step;
 use serde_json::json;
@@ -18,10 +20,20 @@ async fn main() -> std::process::ExitCode {
         Ok(emulator) => emulator,
         Err(e) => return fail(&format!("cannot start the Secrets Manager emulator: {e}")),
     };
-    let demos: [(&str, DemoFuture<'_>); 1] = [(
-        "PostgreSQL (alternating users)",
-        Box::pin(postgres::run(&emulator)),
-    )];
+    let demos: [(&str, DemoFuture<'_>); 3] = [
+        (
+            "PostgreSQL (alternating users)",
+            Box::pin(postgres::run(&emulator)),
+        ),
+        (
+            "Redis (one ACL user, two passwords)",
+            Box::pin(redis::run(&emulator)),
+        ),
+        (
+            "JWT signing keys (grace period)",
+            Box::pin(jwt::run(&emulator)),
+        ),
+    ];
     let mut failed = false;
     for (name, demo) in demos {
         println!("\n━━ {name} ━━");
@@ -106,4 +118,17 @@ pub fn yes_no(ok: bool) -> &'static str {
     } else {
         "NO"
     }
+}
+
+/// A version's value, parsed.
+pub async fn stage(
+    emulator: &Emulator,
+    id: &str,
+    stage: &str,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let raw = emulator
+        .value_at(id, stage)
+        .await
+        .ok_or(format!("no {stage} version"))?;
+    Ok(serde_json::from_str(&raw)?)
 }

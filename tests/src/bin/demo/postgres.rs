@@ -1,6 +1,6 @@
 //! The PostgreSQL part of the demo: alternating users with an admin secret.
 
-use crate::{print_stages, rotate_through_function, yes_no, DemoResult};
+use crate::{print_stages, rotate_through_function, stage, yes_no, DemoResult};
 use rotation::password::generate_password;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -63,16 +63,4 @@ pub async fn run(emulator: &Emulator) -> DemoResult {
         return Err("a credential that must work does not log in".into());
     }
     Ok(())
-}
-
-async fn stage(
-    emulator: &Emulator,
-    id: &str,
-    stage: &str,
-) -> Result<Value, Box<dyn std::error::Error>> {
-    let raw = emulator
-        .value_at(id, stage)
-        .await
-        .ok_or(format!("no {stage} version"))?;
-    Ok(serde_json::from_str(&raw)?)
 }
