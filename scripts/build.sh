@@ -25,8 +25,7 @@ cargo lambda build --release --output-format zip "$arch_flag" "${packages[@]}"
 
 scripts/check-glibc.sh "${FUNCTIONS[@]}"
 
-printf '\n%-28s %10s %10s\n' function binary zip
+printf '\n%-28s %12s\n' function "zip (bytes)"
 for f in "${FUNCTIONS[@]}"; do
-  dir="target/lambda/$f"
-  printf '%-28s %10s %10s\n' "$f" "$(du -h "$dir/bootstrap" | cut -f1)" "$(du -h "$dir/bootstrap.zip" | cut -f1)"
+  printf '%-28s %12s  %s\n' "$f" "$(stat -c %s "target/lambda/$f/bootstrap.zip")" "target/lambda/$f/bootstrap.zip"
 done

@@ -5,9 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MAX="${GLIBC_MAX:-2.34}"
 status=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 for f in "$@"; do
-  bin="target/lambda/$f/bootstrap"
-  [ -f "$bin" ] || { echo "[glibc] $bin is missing: run make build" >&2; status=1; continue; }
+  zip="target/lambda/$f/bootstrap.zip"
+  [ -f "$zip" ] || { echo "[glibc] $zip is missing: run make build" >&2; status=1; continue; }
+  bin="$work/$f"
+  python3 -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("bootstrap"))' "$zip" "$bin"
   highest=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
   if [ "$(printf '%s\n%s\n' "$highest" "$MAX" | sort -V | tail -1)" = "$MAX" ]; then
     echo "[glibc] $f needs GLIBC_$highest (<= $MAX): ok"
