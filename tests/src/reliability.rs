@@ -201,7 +201,10 @@ impl<B: Backend, T: Target + 'static> Suite<B, T> {
             Duration::from_millis(25),
         );
         for step in Step::ALL {
-            for fault in FaultKind::ALL.into_iter().filter(|f| self.target.applicable(*f)) {
+            for fault in FaultKind::ALL
+                .into_iter()
+                .filter(|f| self.target.applicable(*f))
+            {
                 let survived = self.scenario(secret_id, step, fault, &prober).await;
                 report.rows.insert(
                     (self.engine.backend().engine().to_owned(), step, fault),
