@@ -73,13 +73,21 @@ async fn the_emulator_stages_a_rotation_as_the_service_does() {
 #[tokio::test]
 async fn postgres_restarts_with_its_data_and_cleans_up_after_itself() {
     let mut server = PostgresServer::start().expect("PostgreSQL starts");
-    server.superuser_client().await.batch_execute("CREATE TABLE kept (id int)").await.unwrap();
+    server
+        .superuser_client()
+        .await
+        .batch_execute("CREATE TABLE kept (id int)")
+        .await
+        .unwrap();
     server.stop();
     assert!(!server.is_running());
     assert!(server.connect("postgres", "x", "postgres").await.is_err());
     server.start_again().expect("restart");
     let client = server.superuser_client().await;
-    client.query("SELECT * FROM kept", &[]).await.expect("data survived the restart");
+    client
+        .query("SELECT * FROM kept", &[])
+        .await
+        .expect("data survived the restart");
     let dir = server.dir().to_path_buf();
     assert!(dir.exists());
     drop(client);
