@@ -119,8 +119,11 @@ impl Telemetry {
 
     fn write_line(&self, line: &Value) {
         // A poisoned lock or a closed stdout must not fail the rotation itself.
+        // One write per line, so lines from concurrent writers never interleave.
+        let mut text = line.to_string();
+        text.push('\n');
         if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "{line}");
+            let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
     }
