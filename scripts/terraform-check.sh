@@ -19,7 +19,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TF_ROOT="$ROOT/terraform"
-CONFIGS=(modules/rotation-function modules/rotated-secret examples/complete)
+CONFIGS=(modules/rotation-function modules/rotated-secret modules/rotation-monitor examples/complete)
 TF="${TERRAFORM:-terraform}"
 
 say() { printf '==> %s\n' "$*"; }

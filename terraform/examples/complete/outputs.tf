@@ -22,3 +22,13 @@ output "private_subnet_ids" {
   description = "IDs of the private subnets the functions run in."
   value       = aws_subnet.private[*].id
 }
+
+output "monitor_function_arn" {
+  description = "ARN of the rotation health monitor."
+  value       = module.monitor.function_arn
+}
+
+output "monitor_alarm_arns" {
+  description = "ARNs of the monitor's alarms (overdue, pending-stuck, silent, errors)."
+  value       = module.monitor.alarm_arns
+}

@@ -149,4 +149,31 @@ run "complete" {
     condition     = alltrue([for f in module.function : f.alarm_topic_arn == aws_sns_topic.alarms.arn])
     error_message = "All functions must report to the one alarm topic."
   }
+
+  assert {
+    condition     = module.monitor.schedule_expression == "rate(1 hour)"
+    error_message = "The rotation health monitor must run on an hourly schedule."
+  }
+
+  assert {
+    condition     = alltrue([for k, actions in module.monitor.alarm_actions : actions == toset([aws_sns_topic.alarms.arn])]) && toset(keys(module.monitor.alarm_actions)) == toset(["overdue", "pending-stuck", "silent", "errors"])
+    error_message = "The overdue and stuck-pending alarms must notify the topic of the rotation-failure alarms."
+  }
+
+  assert {
+    condition = toset(flatten([for s in jsondecode(module.monitor.role_policy_json).Statement : s.Action])) == toset([
+      "secretsmanager:ListSecrets", "secretsmanager:DescribeSecret",
+      "logs:CreateLogStream", "logs:PutLogEvents",
+      "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    ])
+    error_message = "The monitor may only list and describe secrets (never read a value), write logs and send traces."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in jsondecode(module.monitor.role_policy_json).Statement :
+      s.Action == ["secretsmanager:DescribeSecret"] && s.Resource == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:secret-rotation/*"
+    ])
+    error_message = "The monitor may describe only the example's secrets."
+  }
 }

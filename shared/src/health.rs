@@ -1,1 +1,0 @@
-//! Rotation health: filled by the monitor issue.

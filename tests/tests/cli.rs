@@ -1,0 +1,544 @@
+//! The operator CLI, `rotationctl`, run as a subprocess against the Secrets Manager emulator and a
+//! real PostgreSQL 15. Build it first: `cargo build -p rotationctl`.
+
+use aws_sdk_secretsmanager::types::RotationRulesType;
+use rotation::engine::MODE_TAG;
+use rotation::postgres::PostgresBackend;
+use rotation::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::Step;
+use rotation::{Engine, SecretStore};
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+use testkit::emulator::{run_step, run_steps, UNKNOWN_ROTATION_LAMBDA};
+use testkit::fake::FakeBackend;
+use testkit::lambda::workspace_binary;
+use testkit::{Emulator, LogCapture, PostgresServer};
+
+const DAY: Duration = Duration::from_secs(86_400);
+const ADMIN: &str = "cli_admin";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the built `rotationctl` with the emulator's environment and no standard input.
+async fn rotationctl(args: &[&str]) -> Run {
+    let mut command = tokio::process::Command::new(workspace_binary("rotationctl"));
+    command
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stdin(Stdio::null());
+    for (key, value) in Emulator::shared().env() {
+        command.env(key, value);
+    }
+    let output = command.output().await.expect("rotationctl runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn server() -> &'static PostgresServer {
+    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+    SERVER.get_or_init(|| PostgresServer::start().expect("PostgreSQL starts"))
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+fn random_password() -> String {
+    secrecy::ExposeSecret::expose_secret(&rotation::password::generate_password(24)).to_owned()
+}
+
+/// A non-superuser admin (CREATEROLE, pg_signal_backend) and its secret, created once.
+async fn admin_secret() -> String {
+    static ADMIN_ARN: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    ADMIN_ARN
+        .get_or_init(|| async {
+            let password = random_password();
+            server()
+                .superuser_client()
+                .await
+                .batch_execute(&format!(
+                    "CREATE ROLE {ADMIN} LOGIN CREATEROLE PASSWORD '{password}'; \
+                     GRANT pg_signal_backend TO {ADMIN};"
+                ))
+                .await
+                .unwrap();
+            let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
+                                "username": ADMIN, "password": password});
+            Emulator::shared()
+                .create_secret("cli-pg-admin", &secret.to_string())
+                .await
+        })
+        .await
+        .clone()
+}
+
+/// RotateSecret as the service does, on a schedule of `days`: rotation enabled, an empty
+/// AWSPENDING staged (the emulator then answers that it does not know the function).
+async fn stage(id: &str, days: i64) -> String {
+    let token = uuid::Uuid::new_v4().to_string();
+    let result = Emulator::shared()
+        .client()
+        .rotate_secret()
+        .secret_id(id)
+        .client_request_token(&token)
+        .rotation_lambda_arn(UNKNOWN_ROTATION_LAMBDA)
+        .rotation_rules(
+            RotationRulesType::builder()
+                .automatically_after_days(days)
+                .build(),
+        )
+        .send()
+        .await;
+    if let Err(e) = result {
+        let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e);
+        assert_eq!(code, Some("ResourceNotFoundException"), "{e:?}");
+    }
+    token
+}
+
+/// Enables rotation on a secret the way the emulator allows (RotateSecret with a function it does
+/// not know), then takes AWSPENDING off the empty version that leaves: the state a secret is in
+/// between two rotations.
+async fn enable_rotation(id: &str, days: i64) {
+    let token = stage(id, days).await;
+    Emulator::shared()
+        .client()
+        .update_secret_version_stage()
+        .secret_id(id)
+        .version_stage(AWSPENDING)
+        .remove_from_version_id(&token)
+        .send()
+        .await
+        .expect("AWSPENDING removed");
+}
+
+/// A PostgreSQL login role and its secret (plaintext connection, as the local server has no TLS).
+async fn postgres_secret(user: &str, alternating: bool) -> (String, String) {
+    let password = random_password();
+    server()
+        .superuser_client()
+        .await
+        .batch_execute(&format!("CREATE ROLE {user} LOGIN PASSWORD '{password}'"))
+        .await
+        .unwrap();
+    let mut secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
+                            "username": user, "password": password, "dbname": "postgres",
+                            "ssl": false});
+    if alternating {
+        secret["masterarn"] = json!(admin_secret().await);
+    }
+    let id = Emulator::shared()
+        .create_secret("cli-pg", &secret.to_string())
+        .await;
+    enable_rotation(&id, 30).await;
+    (id, password)
+}
+
+async fn stage_value(id: &str, stage: &str) -> Value {
+    serde_json::from_str(
+        &Emulator::shared()
+            .value_at(id, stage)
+            .await
+            .expect("the stage exists"),
+    )
+    .unwrap()
+}
+
+async fn logs_in(value: &Value) -> bool {
+    server()
+        .connect(
+            value["username"].as_str().unwrap(),
+            value["password"].as_str().unwrap(),
+            "postgres",
+        )
+        .await
+        .is_ok()
+}
+
+fn assert_no_secret(run: &Run, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(
+            !run.all().contains(secret),
+            "a secret value reached rotationctl's output"
+        );
+    }
+}
+
+#[tokio::test]
+async fn status_flags_an_overdue_secret_and_a_stuck_pending_version() {
+    let emulator = Emulator::shared();
+    let prefix = unique("cli-status");
+    let engine = Engine::new(
+        emulator.store(),
+        FakeBackend::default(),
+        LogCapture::global().telemetry(),
+    );
+    let fake = |n: &str| json!({"engine": "fake", "username": n, "password": random_password()});
+    // Rotated just now on a one-day schedule: overdue three days from now.
+    let late = emulator
+        .create_secret(&prefix, &fake("late").to_string())
+        .await;
+    let token = stage(&late, 1).await;
+    run_steps(&engine, &late, &token).await.unwrap();
+    emulator
+        .tag(&late, rotation::health::ENGINE_TAG, "postgres")
+        .await;
+    // A rotation started and never finished: stuck two days from now.
+    let stuck = emulator
+        .create_secret(&prefix, &fake("stuck").to_string())
+        .await;
+    let stuck_version = emulator.stage_rotation(&stuck).await;
+    // Rotated just now on a 90-day schedule: healthy.
+    let fine = emulator
+        .create_secret(&prefix, &fake("fine").to_string())
+        .await;
+    emulator.rotate(&engine, &fine).await.unwrap();
+    // No rotation at all: listed only with --all.
+    let plain = emulator
+        .create_secret(&prefix, &fake("plain").to_string())
+        .await;
+
+    let at = rotation::health::format_time(SystemTime::now() + 3 * DAY);
+    let run = rotationctl(&["status", "--json", "--name-prefix", &prefix, "--at", &at]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    let secrets = report["secrets"].as_array().unwrap();
+    let of = |arn: &str| {
+        secrets
+            .iter()
+            .find(|s| s["arn"] == arn)
+            .unwrap_or_else(|| panic!("{arn} missing from {report:#}"))
+    };
+    assert_eq!(
+        secrets.len(),
+        3,
+        "rotation-enabled secrets only: {report:#}"
+    );
+    assert_eq!(of(&late)["overdue"], true);
+    assert_eq!(of(&late)["problems"], json!(["overdue"]));
+    assert_eq!(of(&late)["engine"], "postgres");
+    assert_eq!(of(&stuck)["pending_stuck"], true);
+    assert_eq!(of(&stuck)["pending_version"], stuck_version.as_str());
+    assert_eq!(of(&stuck)["problems"], json!(["pending_stuck"]));
+    assert_eq!(of(&fine)["healthy"], true);
+    assert_eq!(report["summary"]["overdue"], 1);
+    assert_eq!(report["summary"]["pending_stuck"], 1);
+    assert!(secrets.iter().all(|s| s["arn"] != plain.as_str()));
+
+    // The table, and --check's exit code for scripts.
+    let run = rotationctl(&["status", "--name-prefix", &prefix, "--at", &at, "--check"]).await;
+    assert_eq!(run.code, 3, "{}", run.all());
+    let row = |name_part: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(name_part))
+            .unwrap_or_else(|| panic!("no row for {name_part}:\n{}", run.stdout))
+            .to_owned()
+    };
+    let store = emulator.store();
+    let name = |arn: &str| {
+        let store = store.clone();
+        let arn = arn.to_owned();
+        async move { store.describe(&arn).await.unwrap().name }
+    };
+    assert!(
+        row(&name(&late).await).contains("OVERDUE by"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        row(&name(&stuck).await).contains("STUCK AWSPENDING"),
+        "{}",
+        run.stdout
+    );
+    assert!(row(&name(&fine).await).ends_with("ok"), "{}", run.stdout);
+    assert!(run
+        .stderr
+        .contains("2 secret(s) overdue or with a stuck AWSPENDING"));
+
+    // Today nothing is wrong yet; --all adds the secret without rotation.
+    let run = rotationctl(&["status", "--name-prefix", &prefix, "--check", "--all"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(row_of(&run.stdout, &name(&stuck).await).ends_with("rotating"));
+    assert!(row_of(&run.stdout, &name(&plain).await).ends_with("rotation off"));
+}
+
+fn row_of(table: &str, name: &str) -> String {
+    table
+        .lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_else(|| panic!("no row for {name}:\n{table}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn rotate_local_rotates_a_single_user_postgres_secret_and_history_shows_it() {
+    let user = unique("cli_single");
+    let (id, old_password) = postgres_secret(&user, false).await;
+    let before = stage_value(&id, AWSCURRENT).await;
+
+    let run = rotationctl(&["rotate", "--local", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    for (n, step) in ["createSecret", "setSecret", "testSecret", "finishSecret"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            run.stderr.contains(&format!("[{}/4] {step}", n + 1)),
+            "progress shows {step}:\n{}",
+            run.stderr
+        );
+    }
+    let current = stage_value(&id, AWSCURRENT).await;
+    assert_eq!(current["username"], user.as_str());
+    assert!(
+        current["password"] != before["password"],
+        "the password changed"
+    );
+    assert!(logs_in(&current).await, "the new password logs in");
+    assert!(
+        !logs_in(&before).await,
+        "single user: the old one no longer does"
+    );
+    let stages = Emulator::shared().stages(&id).await;
+    assert!(
+        !stages.values().flatten().any(|s| s == AWSPENDING),
+        "{stages:?}"
+    );
+    let new_version = Emulator::shared()
+        .version_with(&id, AWSCURRENT)
+        .await
+        .unwrap();
+    assert!(run.stdout.contains(&new_version), "{}", run.stdout);
+    assert_no_secret(
+        &run,
+        &[&old_password, current["password"].as_str().unwrap()],
+    );
+
+    let history = rotationctl(&["history", "--json", &id]).await;
+    assert_eq!(history.code, 0, "{}", history.all());
+    let doc: Value = serde_json::from_str(&history.stdout).unwrap();
+    let versions = doc["versions"].as_array().unwrap();
+    let stages_of = |id: &str| {
+        versions
+            .iter()
+            .find(|v| v["version"] == id)
+            .map(|v| v["stages"].clone())
+    };
+    assert_eq!(stages_of(&new_version), Some(json!([AWSCURRENT])));
+    assert!(versions.iter().any(|v| v["stages"] == json!([AWSPREVIOUS])));
+    assert!(versions.iter().all(|v| v["created"].is_string()));
+    let table = rotationctl(&["history", &id]).await;
+    assert!(row_of(&table.stdout, &new_version).contains(AWSCURRENT));
+    assert_no_secret(&history, &[current["password"].as_str().unwrap()]);
+}
+
+#[tokio::test]
+async fn emergency_revokes_the_previous_user_at_once() {
+    let base = unique("cli_alt");
+    let (id, _) = postgres_secret(&base, true).await;
+    let run = rotationctl(&["rotate", "--local", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let clone = stage_value(&id, AWSCURRENT).await;
+    assert_eq!(clone["username"], format!("{base}_clone").as_str());
+    assert!(logs_in(&clone).await);
+    assert!(logs_in(&stage_value(&id, AWSPREVIOUS).await).await);
+
+    // Without --yes and without a terminal: refused before anything changes.
+    let refused = rotationctl(&["emergency", "--local", &id]).await;
+    assert_eq!(refused.code, 2, "{}", refused.all());
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    let tags = Emulator::shared().store().describe(&id).await.unwrap().tags;
+    assert!(!tags.contains_key(MODE_TAG), "{tags:?}");
+
+    let run = rotationctl(&["emergency", "--local", "--yes", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("tagged rotation:mode=emergency"));
+    let current = stage_value(&id, AWSCURRENT).await;
+    assert_eq!(current["username"], base.as_str());
+    assert!(logs_in(&current).await, "the new credential logs in");
+    assert_eq!(
+        stage_value(&id, AWSPREVIOUS).await["username"],
+        clone["username"]
+    );
+    assert!(
+        !logs_in(&clone).await,
+        "the previous user can no longer log in"
+    );
+    let tags = Emulator::shared().store().describe(&id).await.unwrap().tags;
+    assert!(!tags.contains_key(MODE_TAG), "the tag is removed: {tags:?}");
+    assert_no_secret(
+        &run,
+        &[
+            clone["password"].as_str().unwrap(),
+            current["password"].as_str().unwrap(),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_pending_rotation_is_refused_and_resume_finishes_it() {
+    let user = unique("cli_resume");
+    let (id, _) = postgres_secret(&user, false).await;
+    let token = Emulator::shared().stage_rotation(&id).await;
+
+    let run = rotationctl(&["rotate", "--local", &id]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("version {token} is already AWSPENDING")),
+        "{}",
+        run.stderr
+    );
+    // A routine createSecret has filled the pending version (as a rotation that then stopped
+    // would have): it cannot be finished as an emergency, and nothing is tagged.
+    let engine = Engine::new(
+        Emulator::shared().store(),
+        PostgresBackend::new(),
+        LogCapture::global().telemetry(),
+    );
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    let run = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("created by a routine rotation"),
+        "{}",
+        run.stderr
+    );
+    let tags = Emulator::shared().store().describe(&id).await.unwrap().tags;
+    assert!(!tags.contains_key(MODE_TAG), "{tags:?}");
+    let run = rotationctl(&["rotate", "--local", "--resume", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        Emulator::shared().version_with(&id, AWSCURRENT).await,
+        Some(token)
+    );
+    assert!(logs_in(&stage_value(&id, AWSCURRENT).await).await);
+    let run = rotationctl(&["rotate", "--local", "--resume", &id]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("nothing to resume"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn bad_arguments_are_usage_errors_with_exit_code_2() {
+    for args in [
+        &[][..],
+        &["frobnicate"][..],
+        &["rotate"][..],
+        &["history"][..],
+        &["status", "--at", "yesterday"][..],
+        &["status", "--tag", "=x"][..],
+        &["rotate", "some-secret", "--resume"][..],
+        &["rotate", "some-secret", "--local", "--no-wait"][..],
+        &["rotate", "some-secret", "--local", "--engine", "mysql"][..],
+        &["emergency", "some-secret", "--bogus"][..],
+    ] {
+        let run = rotationctl(args).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.all());
+        assert!(run.stderr.contains("Usage:"), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+    let help = rotationctl(&["--help"]).await;
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("emergency"), "{}", help.stdout);
+}
+
+#[tokio::test]
+async fn aws_and_rotation_failures_exit_1_with_the_error() {
+    let missing = format!("cli-missing-{}", uuid::Uuid::new_v4().simple());
+    for args in [
+        vec!["rotate", missing.as_str()],
+        vec!["rotate", "--local", missing.as_str()],
+        vec!["history", missing.as_str()],
+        vec!["emergency", "--yes", missing.as_str()],
+    ] {
+        let run = rotationctl(&args).await;
+        assert_eq!(run.code, 1, "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("error: Secrets Manager DescribeSecret")
+                && run.stderr.contains("ResourceNotFoundException"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+
+    // A secret without rotation: no function to ask.
+    let plain = Emulator::shared()
+        .create_secret("cli-plain", r#"{"engine":"postgres"}"#)
+        .await;
+    let run = rotationctl(&["rotate", &plain]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("no rotation function is configured"),
+        "{}",
+        run.stderr
+    );
+
+    // An emergency rotation that Secrets Manager refuses to start takes its tag off again. The
+    // emulator refuses RotateSecret while AWSPENDING sits on the AWSCURRENT version (the real
+    // service accepts that state; here it stands in for any refusal).
+    let user = unique("cli_service");
+    let (id, _) = postgres_secret(&user, false).await;
+    let current = Emulator::shared()
+        .version_with(&id, AWSCURRENT)
+        .await
+        .unwrap();
+    Emulator::shared()
+        .client()
+        .update_secret_version_stage()
+        .secret_id(&id)
+        .version_stage(AWSPENDING)
+        .move_to_version_id(&current)
+        .send()
+        .await
+        .unwrap();
+    let run = rotationctl(&["emergency", "--yes", &id]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("RotateSecret") && run.stderr.contains("InvalidRequestException"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("removed rotation:mode again"),
+        "{}",
+        run.stderr
+    );
+    let tags = Emulator::shared().store().describe(&id).await.unwrap().tags;
+    assert!(!tags.contains_key(MODE_TAG), "{tags:?}");
+
+    // A rotation step that fails: the error names the step, and nothing is left staged.
+    let broken = Emulator::shared()
+        .create_secret(
+            "cli-broken",
+            r#"{"engine":"postgres","username":"u","password":"p"}"#,
+        )
+        .await;
+    enable_rotation(&broken, 30).await;
+    let run = rotationctl(&["rotate", "--local", &broken]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("createSecret failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was staged"), "{}", run.stderr);
+}
