@@ -162,7 +162,7 @@ pub trait Backend: Send + Sync {
     ) -> Result<(), BackendError>;
 
     /// finishSecret, after AWSCURRENT moved to `promoted`: optional work, such as revoking `demoted`
-    /// in an emergency rotation.
+    /// in an emergency rotation (the engine reads `demoted` only then).
     async fn after_promotion(
         &self,
         _ctx: &BackendContext<'_>,

@@ -206,14 +206,18 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         let arn = secret.arn.as_str();
         let old_current = current_version(secret)?;
         let promoted = self.required_value(secret, token, AWSPENDING).await?;
-        let demoted = self.required_value(secret, old_current, AWSCURRENT).await?;
+        // Only an emergency rotation revokes what the demoted version could do.
+        let demoted = match recorded_mode(&promoted) {
+            Mode::Emergency => Some(self.required_value(secret, old_current, AWSCURRENT).await?),
+            Mode::Routine => None,
+        };
         self.store
             .move_stage(arn, AWSCURRENT, Some(token), Some(old_current))
             .await?;
         self.store
             .move_stage(arn, AWSPENDING, None, Some(token))
             .await?;
-        self.after_promotion(secret, &promoted, Some(&demoted))
+        self.after_promotion(secret, &promoted, demoted.as_ref())
             .await?;
         Ok(StepOutcome::Done)
     }
