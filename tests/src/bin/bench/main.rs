@@ -1,0 +1,196 @@
+//! `make bench` (scripts/bench.sh runs this): cold start, step and rotation latency, peak memory,
+//! Secrets Manager calls per step and a fleet run, against a local stack (moto, PostgreSQL,
+//! redis-server), each function through its own binary and a Lambda Runtime API.
+//!
+//! Settings (environment): BENCH_SMOKE=1 (a short run for CI), BENCH_ROTATIONS, BENCH_COLD_STARTS,
+//! BENCH_FLEET (comma-separated sizes), BENCH_CONCURRENCY, BENCH_ONLY (postgres,redis,jwt,fleet),
+//! BENCH_PROFILE (release|debug: the build being measured), BENCH_<KIND>_BIN and BENCH_<KIND>_ZIP
+//! (the binary to run and the zip it came from; KIND = POSTGRES, REDIS, JWT).
+//! Exits non-zero when any rotation or check fails.
+
+mod baseline;
+mod fleet;
+mod functions;
+mod proxy;
+mod report;
+mod runtime;
+mod setup;
+mod stats;
+mod targets;
+
+use functions::{Artifact, Kind, Options};
+use setup::{BenchResult, Stack};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+struct Config {
+    smoke: bool,
+    profile: String,
+    rotations: usize,
+    cold_starts: usize,
+    fleet_sizes: Vec<usize>,
+    concurrency: usize,
+    only: Option<Vec<String>>,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, String> {
+        let smoke = std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1");
+        let number = |name: &str, default: usize| -> Result<usize, String> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("{name} must be a positive integer")),
+                Err(_) => Ok(default),
+            }
+        };
+        let fleet_sizes = match std::env::var("BENCH_FLEET") {
+            Ok(list) => list
+                .split(',')
+                .map(|n| n.trim().parse().ok().filter(|n| *n > 0))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or("BENCH_FLEET must be positive integers separated by commas")?,
+            Err(_) if smoke => vec![20],
+            Err(_) => vec![100, 1000],
+        };
+        Ok(Self {
+            smoke,
+            profile: std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into()),
+            rotations: number("BENCH_ROTATIONS", if smoke { 3 } else { 20 })?,
+            cold_starts: number("BENCH_COLD_STARTS", if smoke { 3 } else { 20 })?,
+            fleet_sizes,
+            concurrency: number("BENCH_CONCURRENCY", 32)?,
+            only: std::env::var("BENCH_ONLY")
+                .ok()
+                .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
+        })
+    }
+
+    fn wants(&self, part: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == part))
+    }
+
+    fn artifact(&self, kind: Kind) -> Artifact {
+        let upper = kind.name().to_uppercase();
+        let binary = std::env::var_os(format!("BENCH_{upper}_BIN"))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "target/{}/secret-rotation-{}",
+                    self.profile,
+                    kind.name()
+                ))
+            });
+        let zip = std::env::var_os(format!("BENCH_{upper}_ZIP"))
+            .filter(|z| !z.is_empty())
+            .map(PathBuf::from);
+        Artifact { binary, zip }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&config).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("bench: some rotations or checks FAILED (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("bench failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs what the configuration asks for and prints it; `Ok(false)` when anything failed.
+async fn run(config: &Config) -> BenchResult<bool> {
+    let started = Instant::now();
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| config.wants(k.name()))
+        .collect();
+    let artifacts: Vec<(Kind, Artifact)> =
+        kinds.iter().map(|k| (*k, config.artifact(*k))).collect();
+    for (_, artifact) in &artifacts {
+        if !artifact.binary.is_file() {
+            return Err(format!(
+                "{} is missing: run scripts/bench.sh, which builds it",
+                artifact.binary.display()
+            )
+            .into());
+        }
+    }
+    println!(
+        "secret-rotation bench{}: {} rotations per function, {} cold starts, fleet {:?} at {} at a time",
+        if config.smoke { " (smoke run)" } else { "" },
+        config.rotations,
+        config.cold_starts,
+        config.fleet_sizes,
+        config.concurrency
+    );
+    println!("starting moto_server, PostgreSQL and redis-server on 127.0.0.1 …");
+    let stack = Stack::start().await?;
+    let options = Options {
+        rotations: config.rotations,
+        cold_starts: config.cold_starts,
+        counted_rotations: 2,
+    };
+    let mut ok = true;
+    let mut measured = Vec::new();
+    let mut rig = None;
+    for (kind, artifact) in &artifacts {
+        println!(
+            "measuring {} ({}) …",
+            kind.name(),
+            artifact.binary.display()
+        );
+        if *kind == Kind::Postgres {
+            println!("  with the unavoidable work of each rotation done directly, in lockstep");
+            rig = Some(baseline::Rig::prepare(&stack).await?);
+        }
+        let interleaved = rig.as_mut().filter(|_| *kind == Kind::Postgres);
+        let m = functions::measure(&stack, *kind, artifact, &options, interleaved).await?;
+        for failure in &m.failures {
+            println!("  FAILED: {failure}");
+            ok = false;
+        }
+        measured.push((*kind, artifact, m));
+    }
+    let baseline = rig.map(|mut rig| {
+        rig.scram(config.rotations);
+        rig.out
+    });
+    let mut fleet_runs = Vec::new();
+    if config.wants("fleet") {
+        for (n, size) in config.fleet_sizes.iter().enumerate() {
+            println!("fleet: {size} secrets, {} at a time …", config.concurrency);
+            let run = fleet::run(&stack, n, *size, config.concurrency).await?;
+            ok &= run.failures.is_empty() && run.verified == run.size;
+            fleet_runs.push(run);
+        }
+    }
+    report::Report {
+        profile: &config.profile,
+        rotations: config.rotations,
+        functions: measured,
+        baseline,
+        fleet: fleet_runs,
+    }
+    .print();
+    println!("\nbench finished in {}", stats::seconds(started.elapsed()));
+    Ok(ok)
+}

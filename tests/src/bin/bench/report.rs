@@ -1,0 +1,271 @@
+//! The printed figures: Markdown tables, then the targets with their verdicts.
+
+use crate::baseline::{self, Baseline};
+use crate::fleet::FleetRun;
+use crate::functions::{Artifact, Kind, Measured};
+use crate::proxy::{self, Calls};
+use crate::stats::{mib_from_kib, ms, seconds, size, Samples};
+use crate::targets::minimum_calls;
+use std::time::Duration;
+
+pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+pub struct Report<'a> {
+    pub profile: &'a str,
+    pub rotations: usize,
+    pub functions: Vec<(Kind, &'a Artifact, Measured)>,
+    pub baseline: Option<Baseline>,
+    pub fleet: Vec<FleetRun>,
+}
+
+impl Report<'_> {
+    pub fn print(&self) {
+        if !self.functions.is_empty() {
+            self.print_functions();
+        }
+        if let Some(baseline) = &self.baseline {
+            self.print_baseline(baseline);
+        }
+        if !self.fleet.is_empty() {
+            self.print_fleet();
+        }
+        crate::targets::print(self);
+    }
+
+    fn print_functions(&self) {
+        println!("\n### Start-up and size ({} build)\n", self.profile);
+        println!("| function | binary | zip | init: start → first /next, p50 / p95 (ms) | cold start: start → first answer, p50 / p95 (ms) | VmHWM after first event |");
+        println!("|---|---|---|---|---|---|");
+        for (kind, artifact, m) in &self.functions {
+            let binary = file_size(&artifact.binary).map_or("?".into(), size);
+            let zip = match &artifact.zip {
+                Some(zip) => file_size(zip).map_or("?".into(), size),
+                None => "not built".into(),
+            };
+            println!(
+                "| {} | {binary} | {zip} | {} | {} | {} |",
+                kind.name(),
+                m.init.median_p95(),
+                m.first_event.median_p95(),
+                m.rss_after_first_event_kib.map_or("?".into(), mib_from_kib)
+            );
+        }
+        println!(
+            "\n### Rotation latency through the Runtime API (ms, p50 / p95 over {} rotations, after one warm-up)\n",
+            self.rotations
+        );
+        println!("| function | scenario | createSecret | setSecret | testSecret | finishSecret | rotation | invocation without any call | VmHWM after all rotations | CPU per rotation |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for (kind, _, m) in &self.functions {
+            let steps: Vec<String> = m.steps.iter().map(Samples::median_p95).collect();
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                kind.name(),
+                kind.scenario(),
+                steps.join(" | "),
+                m.rotation.median_p95(),
+                m.empty_invocation.median_p95(),
+                m.peak_rss_kib.map_or("?".into(), mib_from_kib),
+                m.cpu_per_rotation
+                    .map_or("?".into(), |d| format!("{} ms", ms(d)))
+            );
+        }
+        for (kind, _, m) in &self.functions {
+            if let Some(note) = &m.note {
+                println!("\n{}: {note}.", kind.name());
+            }
+        }
+        println!("\n### Secrets Manager calls per rotation (counted by X-Amz-Target at a proxy)\n");
+        println!("| function | createSecret | setSecret | testSecret | finishSecret | total | protocol minimum | first rotation (no AWSPREVIOUS yet) | target connections per step |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for (kind, _, m) in &self.functions {
+            let (Some(first), Some(steady)) = (m.calls.first(), m.calls.last()) else {
+                println!("| {} | not counted | | | | | | | |", kind.name());
+                continue;
+            };
+            let per_step: Vec<String> = steady.iter().map(proxy::summary).collect();
+            let minimum = minimum_calls(*kind);
+            let connections = match (kind, m.sessions.last()) {
+                (Kind::Jwt, _) | (_, None) => "none".to_owned(),
+                (_, Some(sessions)) => format!(
+                    "{} ({} in all)",
+                    sessions.each_ref().map(|s| s.len().to_string()).join(" / "),
+                    sessions.iter().map(Vec::len).sum::<usize>()
+                ),
+            };
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                kind.name(),
+                per_step.join(" | "),
+                rotation_total(steady),
+                minimum.iter().sum::<u32>(),
+                rotation_total(first),
+                connections
+            );
+        }
+        self.print_sessions();
+    }
+
+    /// What each step did on the target, from the relay in front of it.
+    fn print_sessions(&self) {
+        println!("\nTarget sessions of the counted rotation, per step: how long each stayed open (ms, through the relay) / requests the function sent on it.\n");
+        println!("| function | createSecret | setSecret | testSecret | finishSecret |");
+        println!("|---|---|---|---|---|");
+        for (kind, _, m) in &self.functions {
+            let Some(sessions) = m.sessions.last().filter(|_| *kind != Kind::Jwt) else {
+                continue;
+            };
+            let cells: Vec<String> = sessions
+                .iter()
+                .map(|step| {
+                    let list: Vec<String> = step
+                        .iter()
+                        .map(|s| format!("{} / {}", ms(s.duration), s.client_sends))
+                        .collect();
+                    if list.is_empty() {
+                        "–".into()
+                    } else {
+                        list.join(", ")
+                    }
+                })
+                .collect();
+            println!("| {} | {} |", kind.name(), cells.join(" | "));
+        }
+    }
+
+    fn print_baseline(&self, b: &Baseline) {
+        let Some((_, _, m)) = self.functions.iter().find(|(k, _, _)| *k == Kind::Postgres) else {
+            return;
+        };
+        println!("\n### PostgreSQL rotation against its unavoidable work (p50, ms)\n");
+        println!("The unavoidable work, done directly from the bench process with raw SDK calls and raw logins:");
+        for (step, ops) in crate::targets::MINIMUM {
+            let names: Vec<String> = ops
+                .iter()
+                .map(|(op, why)| format!("{op} ({why})"))
+                .collect();
+            println!("- {step}: {}", names.join("; "));
+        }
+        println!("\n| step | function | unavoidable work | ratio |");
+        println!("|---|---|---|---|");
+        for (i, step) in STEPS.iter().enumerate() {
+            println!(
+                "| {step} | {} | {} | {:.2} |",
+                ms(m.steps[i].median()),
+                ms(b.steps[i].median()),
+                ratio(m.steps[i].median(), b.steps[i].median())
+            );
+        }
+        println!(
+            "| **rotation** | **{}** | **{}** | **{:.2}** |",
+            ms(m.rotation.median()),
+            ms(b.total.median()),
+            ratio(m.rotation.median(), b.total.median())
+        );
+        let ops: Vec<String> = b
+            .ops
+            .iter()
+            .map(|(op, s)| format!("{op} {} / {}", ms(s.median()), ms(s.p95())))
+            .collect();
+        println!(
+            "\nLatency of one operation, p50 / p95 (ms): {}.",
+            ops.join("; ")
+        );
+        println!(
+            "One SCRAM-SHA-256 key derivation (PBKDF2, 4096 iterations: every login pays one on the \
+             client, and so does every verifier) takes {} ms p50 in this process (dependencies at \
+             opt-level 2; the functions use opt-level \"s\").",
+            ms(b.scram.median())
+        );
+        if let Some(cpu) = m.cpu_per_rotation {
+            println!(
+                "CPU per rotation: the function {} ms; the unavoidable work, in this process, {} ms.",
+                ms(cpu),
+                ms(b.cpu / b.total.len().max(1) as u32)
+            );
+        }
+        if let (Some(calls), Some(sessions)) = (m.calls.last(), m.sessions.last()) {
+            let connections = sessions.each_ref().map(|s| s.len() as u32);
+            let own: Duration = calls
+                .iter()
+                .flat_map(|step| step.iter())
+                .map(|(op, n)| b.op_median(op) * *n)
+                .sum::<Duration>()
+                + b.op_median(baseline::LOGIN) * connections.iter().sum::<u32>();
+            println!(
+                "The function's own I/O ({} Secrets Manager calls and {} PostgreSQL connections at those latencies) \
+                 is ≈ {} ms: rotation / own I/O = {:.2}.",
+                calls.iter().map(total).sum::<u32>(),
+                connections.iter().sum::<u32>(),
+                ms(own),
+                ratio(m.rotation.median(), own)
+            );
+            let excess = crate::targets::excess(b, calls, connections.iter().sum());
+            let without = m.rotation.median().saturating_sub(excess.time);
+            println!(
+                "Estimate: without the {} Secrets Manager calls and {} login(s) above the minimum (at \
+                 these latencies) the rotation would take ≈ {} ms = {:.2}× the unavoidable work.",
+                excess.calls,
+                excess.logins,
+                ms(without),
+                ratio(without, b.total.median())
+            );
+        }
+    }
+
+    fn print_fleet(&self) {
+        println!("\n### Fleet: in-process engine, one PostgreSQL, one Redis, one emulator\n");
+        println!("| secrets | at a time | total | rotations/s | per rotation p50 / p95 (ms) | failures | AWSCURRENT logs in afterwards | finished by |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for run in &self.fleet {
+            let checkpoints: Vec<String> = run
+                .checkpoints
+                .iter()
+                .map(|(n, at)| format!("{n} → {}", seconds(*at)))
+                .collect();
+            println!(
+                "| {} | {} | {} | {:.1} | {} | {} | {} / {} | {} |",
+                run.size,
+                run.concurrency,
+                seconds(run.total),
+                run.size as f64 / run.total.as_secs_f64(),
+                run.rotation.median_p95(),
+                run.failures.len(),
+                run.verified,
+                run.size,
+                checkpoints.join(", ")
+            );
+        }
+        if let (Some(small), Some(large)) = (self.fleet.first(), self.fleet.last()) {
+            if large.size > small.size {
+                println!(
+                    "\nFrom {} to {} secrets ({}× the secrets) the total grew {:.1}×; per-rotation p50 grew {:.2}×.",
+                    small.size,
+                    large.size,
+                    large.size / small.size.max(1),
+                    ratio(large.total, small.total),
+                    ratio(large.rotation.median(), small.rotation.median())
+                );
+            }
+        }
+        for failure in self.fleet.iter().flat_map(|r| r.failures.iter()).take(10) {
+            println!("- fleet failure: {failure}");
+        }
+    }
+}
+
+pub fn total(calls: &Calls) -> u32 {
+    proxy::total(calls)
+}
+
+fn rotation_total(steps: &[Calls; 4]) -> u32 {
+    steps.iter().map(total).sum()
+}
+
+fn file_size(path: &std::path::Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
+pub fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(f64::MIN_POSITIVE)
+}
