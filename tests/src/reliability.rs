@@ -362,6 +362,30 @@ impl Report {
             .collect()
     }
 
+    /// The suite's verdict: the report written to target/reports/`name`, every one of `rows` scenarios
+    /// survived, the prober ran and never failed, and nothing the suite logged holds secret material.
+    pub async fn assert_survived(&self, name: &str, rows: usize) {
+        let logs = crate::LogCapture::global().contents();
+        let scanned = crate::secrecy::assert_no_secret_material(
+            Emulator::shared(),
+            &[("the suite's captured logs", &logs)],
+        )
+        .await;
+        assert!(scanned > 10, "the scan looked for {scanned} secret strings");
+        self.write(name);
+        assert_eq!(self.rows.len(), rows, "scenarios run");
+        assert!(
+            self.failures().is_empty(),
+            "not survived: {:?}",
+            self.failures()
+        );
+        assert!(self.probes > 100, "the prober ran ({} probes)", self.probes);
+        assert_eq!(
+            self.prober_failures, 0,
+            "an application using AWSCURRENT was locked out"
+        );
+    }
+
     pub fn write(&self, name: &str) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/reports");
         let _ = std::fs::create_dir_all(&dir);

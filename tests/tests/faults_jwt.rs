@@ -81,29 +81,9 @@ async fn every_fault_at_every_step_is_survived_and_tokens_keep_verifying() {
 
     let mut report = Report::default();
     suite.run(&id, &mut report).await;
-    let scanned = testkit::secrecy::assert_no_secret_material(
-        emulator,
-        &[(
-            "the suite's captured logs",
-            &testkit::LogCapture::global().contents(),
-        )],
-    )
-    .await;
-    assert!(scanned > 10, "the scan looked for {scanned} secret strings");
-    report.write("faults-jwt.md");
-    assert_eq!(report.rows.len(), 24);
     assert!(
-        report.failures().is_empty(),
-        "not survived: {:?}",
-        report.failures()
+        suite.proxy.injected() > 0,
+        "the proxy injected Secrets Manager faults"
     );
-    assert!(
-        report.probes > 100,
-        "the prober ran ({} probes)",
-        report.probes
-    );
-    assert_eq!(
-        report.prober_failures, 0,
-        "a token stopped verifying or AWSCURRENT could not sign"
-    );
+    report.assert_survived("faults-jwt.md", 24).await;
 }

@@ -160,35 +160,11 @@ async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
 
     let mut report = Report::default();
     suite.run(&id, &mut report).await;
-    let scanned = testkit::secrecy::assert_no_secret_material(
-        emulator,
-        &[(
-            "the suite's captured logs",
-            &testkit::LogCapture::global().contents(),
-        )],
-    )
-    .await;
-    assert!(scanned > 10, "the scan looked for {scanned} secret strings");
-    report.write("faults-postgres.md");
     assert!(
         suite.proxy.injected() > 0,
         "the proxy injected Secrets Manager faults"
     );
-    assert_eq!(report.rows.len(), 32);
-    assert!(
-        report.failures().is_empty(),
-        "not survived: {:?}",
-        report.failures()
-    );
-    assert!(
-        report.probes > 100,
-        "the prober ran ({} logins)",
-        report.probes
-    );
-    assert_eq!(
-        report.prober_failures, 0,
-        "an application using AWSCURRENT was locked out"
-    );
+    report.assert_survived("faults-postgres.md", 32).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
