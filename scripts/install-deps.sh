@@ -30,6 +30,8 @@ if ! have moto_server; then
   have pyenv && pyenv rehash || true
 fi
 have moto_server || { log "moto_server is still not on PATH after installing moto[server]"; exit 1; }
+# The test kit runs moto's server through python3 (tests/src/emulator_server.py).
+python3 -c 'import moto.server' || { log "python3 cannot import moto.server"; exit 1; }
 
 have terraform || { log "terraform is missing: the machine image provides it; install Terraform >= 1.6"; exit 1; }
 for component in rustfmt clippy; do

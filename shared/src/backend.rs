@@ -2,11 +2,14 @@
 //!
 //! A backend knows its target (a database, a cache, a key set) and nothing of version stages.
 
+use crate::error::RotationError;
 use crate::secret::{SecretFormatError, SecretValue};
 use crate::store::{SecretStore, VersionRef, AWSCURRENT};
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
+use std::fmt;
+use tokio::sync::OnceCell;
 
 /// How a rotation treats the credential it replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,12 +38,82 @@ impl Mode {
     }
 }
 
-/// The versions a step works with. `previous` is absent before the first rotation.
-#[derive(Debug, Clone)]
-pub struct Versions {
-    pub current: SecretValue,
+/// Where a step's other versions come from: the engine implements it over Secrets Manager.
+#[async_trait]
+pub trait VersionSource: Send + Sync {
+    /// The AWSCURRENT value.
+    async fn current(&self) -> Result<SecretValue, RotationError>;
+    /// The AWSPREVIOUS value; absent before the first rotation, or when it no longer parses.
+    async fn previous(&self) -> Result<Option<SecretValue>, RotationError>;
+}
+
+/// The versions a step works with: the pending value, and the current and previous ones, read
+/// only when a backend asks for them (each read is a Secrets Manager call) and at most once.
+pub struct Versions<'a> {
     pub pending: SecretValue,
-    pub previous: Option<SecretValue>,
+    current: OnceCell<SecretValue>,
+    previous: OnceCell<Option<SecretValue>>,
+    source: Option<&'a dyn VersionSource>,
+}
+
+impl<'a> Versions<'a> {
+    pub fn new(pending: SecretValue, source: &'a dyn VersionSource) -> Self {
+        Self {
+            pending,
+            current: OnceCell::new(),
+            previous: OnceCell::new(),
+            source: Some(source),
+        }
+    }
+
+    /// Versions already in hand (tests, tools): nothing more is read.
+    pub fn loaded(
+        current: SecretValue,
+        pending: SecretValue,
+        previous: Option<SecretValue>,
+    ) -> Versions<'static> {
+        Versions {
+            pending,
+            current: OnceCell::new_with(Some(current)),
+            previous: OnceCell::new_with(Some(previous)),
+            source: None,
+        }
+    }
+
+    pub async fn current(&self) -> Result<&SecretValue, BackendError> {
+        self.current
+            .get_or_try_init(|| async { self.source()?.current().await.map_err(stored) })
+            .await
+    }
+
+    pub async fn previous(&self) -> Result<Option<&SecretValue>, BackendError> {
+        let previous = self
+            .previous
+            .get_or_try_init(|| async { self.source()?.previous().await.map_err(stored) })
+            .await?;
+        Ok(previous.as_ref())
+    }
+
+    fn source(&self) -> Result<&'a dyn VersionSource, BackendError> {
+        self.source.ok_or_else(|| BackendError::InvalidField {
+            field: "versions".into(),
+            problem: "were given without a source to read the others from".into(),
+        })
+    }
+}
+
+impl fmt::Debug for Versions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Versions")
+            .field("pending", &self.pending)
+            .field("current_read", &self.current.initialized())
+            .field("previous_read", &self.previous.initialized())
+            .finish()
+    }
+}
+
+fn stored(err: RotationError) -> BackendError {
+    BackendError::Stored(Box::new(err))
 }
 
 /// What a backend may know about the rotation, and its only way to read another secret
@@ -118,6 +191,9 @@ pub enum BackendError {
     Rejected { target: String, detail: String },
     #[error("the pending credential does not work: {0}")]
     NotVerified(String),
+    /// Reading another version of the secret failed; the engine reports the original error.
+    #[error(transparent)]
+    Stored(Box<RotationError>),
 }
 
 impl BackendError {
@@ -129,6 +205,7 @@ impl BackendError {
             BackendError::LoginRefused { .. } => "LoginRefused",
             BackendError::Rejected { .. } => "TargetRejected",
             BackendError::NotVerified(_) => "NotVerified",
+            BackendError::Stored(inner) => inner.kind(),
         }
     }
 }
@@ -151,14 +228,14 @@ pub trait Backend: Send + Sync {
     async fn accept_pending(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError>;
 
     /// testSecret: prove the pending credential works. Read-only.
     async fn verify_pending(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError>;
 
     /// finishSecret, after AWSCURRENT moved to `promoted`: optional work, such as revoking `demoted`
@@ -170,5 +247,53 @@ pub trait Backend: Send + Sync {
         _demoted: Option<&SecretValue>,
     ) -> Result<(), BackendError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct CountingSource {
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl VersionSource for CountingSource {
+        async fn current(&self) -> Result<SecretValue, RotationError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(SecretValue::parse(r#"{"password":"current"}"#).unwrap())
+        }
+        async fn previous(&self) -> Result<Option<SecretValue>, RotationError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
+        }
+    }
+
+    fn pending() -> SecretValue {
+        SecretValue::parse(r#"{"password":"pending"}"#).unwrap()
+    }
+
+    #[tokio::test]
+    async fn versions_are_read_only_when_asked_and_only_once() {
+        let source = CountingSource::default();
+        let versions = Versions::new(pending(), &source);
+        assert_eq!(source.reads.load(Ordering::SeqCst), 0);
+        for _ in 0..3 {
+            let current = versions.current().await.unwrap();
+            assert_eq!(current.required_str("password").unwrap(), "current");
+            assert!(versions.previous().await.unwrap().is_none());
+        }
+        assert_eq!(source.reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn loaded_versions_need_no_source() {
+        let current = SecretValue::parse(r#"{"password":"current"}"#).unwrap();
+        let versions = Versions::loaded(current, pending(), None);
+        assert!(versions.current().await.is_ok());
+        assert!(versions.previous().await.unwrap().is_none());
     }
 }

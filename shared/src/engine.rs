@@ -2,13 +2,14 @@
 //! finishSecret. Knows version stages, nothing of databases.
 
 use crate::audit::{Outcome, StepRecord, Telemetry};
-use crate::backend::{Backend, BackendContext, BackendError, Mode, Versions};
+use crate::backend::{Backend, BackendContext, BackendError, Mode, VersionSource, Versions};
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
 use crate::secret::{SecretValue, ROTATION_MODE_FIELD};
 use crate::store::{
     PutOutcome, SecretMetadata, SecretStore, VersionRef, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
 };
+use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::Instant;
@@ -113,24 +114,16 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     }
 
     /// createSecret: fill the empty AWSPENDING version the service made with a value built from
-    /// AWSCURRENT. Touches nothing but Secrets Manager.
+    /// AWSCURRENT. Touches nothing but Secrets Manager. A retry needs no read of its own: Secrets
+    /// Manager refuses a second value for the same token, and that answer leads to the first one.
     async fn create_secret(
         &self,
         secret: &SecretMetadata,
         event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
         let (arn, token) = (secret.arn.as_str(), event.client_request_token.as_str());
-        if self
-            .store
-            .value(arn, VersionRef::Id(token))
-            .await?
-            .is_some()
-        {
-            return Ok(StepOutcome::AlreadyDone);
-        }
-        let current = self
-            .required_value(secret, current_version(secret)?, AWSCURRENT)
-            .await?;
+        let current =
+            required_value(&self.store, secret, current_version(secret)?, AWSCURRENT).await?;
         let mode = requested_mode(secret)?;
         let ctx = BackendContext::new(arn, mode, &self.store);
         let mut pending = self
@@ -160,7 +153,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
             PutOutcome::Created => Ok(StepOutcome::Done),
             // Another invocation filled this version first: its value is the pending one.
             PutOutcome::AlreadyExists => {
-                self.required_value(secret, token, AWSPENDING).await?;
+                required_value(&self.store, secret, token, AWSPENDING).await?;
                 Ok(StepOutcome::AlreadyDone)
             }
         }
@@ -172,7 +165,9 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         secret: &SecretMetadata,
         token: &str,
     ) -> Result<StepOutcome, RotationError> {
-        let versions = self.versions(secret, token).await?;
+        let pending = required_value(&self.store, secret, token, AWSPENDING).await?;
+        let others = StoredVersions::of(&self.store, secret);
+        let versions = Versions::new(pending, &others);
         let ctx = BackendContext::new(&secret.arn, recorded_mode(&versions.pending), &self.store);
         self.backend
             .accept_pending(&ctx, &versions)
@@ -187,7 +182,9 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         secret: &SecretMetadata,
         token: &str,
     ) -> Result<StepOutcome, RotationError> {
-        let versions = self.versions(secret, token).await?;
+        let pending = required_value(&self.store, secret, token, AWSPENDING).await?;
+        let others = StoredVersions::of(&self.store, secret);
+        let versions = Versions::new(pending, &others);
         let ctx = BackendContext::new(&secret.arn, recorded_mode(&versions.pending), &self.store);
         self.backend
             .verify_pending(&ctx, &versions)
@@ -205,10 +202,12 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     ) -> Result<StepOutcome, RotationError> {
         let arn = secret.arn.as_str();
         let old_current = current_version(secret)?;
-        let promoted = self.required_value(secret, token, AWSPENDING).await?;
+        let promoted = required_value(&self.store, secret, token, AWSPENDING).await?;
         // Only an emergency rotation revokes what the demoted version could do.
         let demoted = match recorded_mode(&promoted) {
-            Mode::Emergency => Some(self.required_value(secret, old_current, AWSCURRENT).await?),
+            Mode::Emergency => {
+                Some(required_value(&self.store, secret, old_current, AWSCURRENT).await?)
+            }
             Mode::Routine => None,
         };
         self.store
@@ -236,11 +235,11 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
             finished_something = true;
         }
         if requested_mode(secret)? == Mode::Emergency {
-            let promoted = self.required_value(secret, token, AWSCURRENT).await?;
+            let promoted = required_value(&self.store, secret, token, AWSCURRENT).await?;
             if recorded_mode(&promoted) == Mode::Emergency {
                 let demoted = match secret.version_with_stage(AWSPREVIOUS) {
                     Some(previous) => {
-                        Some(self.required_value(secret, previous, AWSPREVIOUS).await?)
+                        Some(required_value(&self.store, secret, previous, AWSPREVIOUS).await?)
                     }
                     None => None,
                 };
@@ -275,66 +274,63 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         }
         Ok(())
     }
+}
 
-    /// AWSCURRENT, the pending version and, when there is one, AWSPREVIOUS.
-    async fn versions(
-        &self,
-        secret: &SecretMetadata,
-        token: &str,
-    ) -> Result<Versions, RotationError> {
-        let current = self
-            .required_value(secret, current_version(secret)?, AWSCURRENT)
-            .await?;
-        let pending = self.required_value(secret, token, AWSPENDING).await?;
-        let previous = match secret.version_with_stage(AWSPREVIOUS) {
-            Some(id) => self.optional_previous(secret, id).await?,
-            None => None,
-        };
-        Ok(Versions {
-            current,
-            pending,
-            previous,
-        })
+/// AWSCURRENT and AWSPREVIOUS of one secret, read when a backend asks for them.
+struct StoredVersions<'a> {
+    store: &'a dyn SecretStore,
+    secret: &'a SecretMetadata,
+}
+
+impl<'a> StoredVersions<'a> {
+    fn of(store: &'a dyn SecretStore, secret: &'a SecretMetadata) -> Self {
+        Self { store, secret }
     }
+}
 
-    /// A version's parsed value; a missing one is an error that names the stage.
-    async fn required_value(
-        &self,
-        secret: &SecretMetadata,
-        version: &str,
-        stage: &'static str,
-    ) -> Result<SecretValue, RotationError> {
-        let raw = self
-            .store
-            .value(&secret.arn, VersionRef::Id(version))
-            .await?;
-        let raw = raw.ok_or_else(|| RotationError::PendingValueMissing {
-            secret: secret.arn.clone(),
-            version: version.to_owned(),
-        })?;
-        SecretValue::parse(raw.expose_secret()).map_err(|source| RotationError::MalformedSecret {
-            secret: secret.arn.clone(),
-            stage,
-            source,
-        })
+#[async_trait]
+impl VersionSource for StoredVersions<'_> {
+    async fn current(&self) -> Result<SecretValue, RotationError> {
+        let id = current_version(self.secret)?;
+        required_value(self.store, self.secret, id, AWSCURRENT).await
     }
 
     /// AWSPREVIOUS is a fallback only: one that no longer parses is ignored, not fatal.
-    async fn optional_previous(
-        &self,
-        secret: &SecretMetadata,
-        id: &str,
-    ) -> Result<Option<SecretValue>, RotationError> {
-        match self.required_value(secret, id, AWSPREVIOUS).await {
+    async fn previous(&self) -> Result<Option<SecretValue>, RotationError> {
+        let Some(id) = self.secret.version_with_stage(AWSPREVIOUS) else {
+            return Ok(None);
+        };
+        match required_value(self.store, self.secret, id, AWSPREVIOUS).await {
             Ok(value) => Ok(Some(value)),
             Err(RotationError::MalformedSecret { source, .. }) => {
-                tracing::warn!(secret = %secret.arn, error = %source, "ignoring unreadable AWSPREVIOUS");
+                tracing::warn!(secret = %self.secret.arn, error = %source, "ignoring unreadable AWSPREVIOUS");
                 Ok(None)
             }
             Err(RotationError::PendingValueMissing { .. }) => Ok(None),
             Err(other) => Err(other),
         }
     }
+}
+
+/// A version's parsed value; a missing one is an error that names the stage.
+async fn required_value(
+    store: &dyn SecretStore,
+    secret: &SecretMetadata,
+    version: &str,
+    stage: &'static str,
+) -> Result<SecretValue, RotationError> {
+    let raw = store
+        .value(&secret.arn, VersionRef::Id(version))
+        .await?
+        .ok_or_else(|| RotationError::PendingValueMissing {
+            secret: secret.arn.clone(),
+            version: version.to_owned(),
+        })?;
+    SecretValue::parse(raw.expose_secret()).map_err(|source| RotationError::MalformedSecret {
+        secret: secret.arn.clone(),
+        stage,
+        source,
+    })
 }
 
 /// The checks made before every step.
@@ -400,10 +396,14 @@ fn recorded_mode(value: &SecretValue) -> Mode {
     }
 }
 
+/// A backend's failure, or the failure to read a version it asked for, as it was.
 fn backend_error(step: Step, secret: &str, source: BackendError) -> RotationError {
-    RotationError::Backend {
-        step,
-        secret: secret.to_owned(),
-        source,
+    match source {
+        BackendError::Stored(inner) => *inner,
+        source => RotationError::Backend {
+            step,
+            secret: secret.to_owned(),
+            source,
+        },
     }
 }

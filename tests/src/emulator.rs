@@ -17,6 +17,9 @@ pub const REGION: &str = "us-east-1";
 pub const UNKNOWN_ROTATION_LAMBDA: &str =
     "arn:aws:lambda:us-east-1:123456789012:function:driven-by-test";
 
+/// moto's server as Secrets Manager behaves: a version with a value is never overwritten.
+const MOTO_SERVER: &str = include_str!("emulator_server.py");
+
 pub struct Emulator {
     endpoint: String,
     _process: ServiceProcess,
@@ -24,13 +27,16 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start() -> io::Result<Self> {
-        let program = find_program("MOTO_SERVER", &["moto_server"], &[])?;
+        // The Python that `make deps` installed moto into.
+        let python = find_program("MOTO_PYTHON", &["python3"], &[])?;
         let dir = fresh_dir("moto")?;
         let port = free_port()?;
         let mut process = ServiceProcess::spawn(ServiceSpec {
             name: "moto_server",
-            program: &program,
+            program: &python,
             args: vec![
+                "-c".into(),
+                MOTO_SERVER.into(),
                 "-H".into(),
                 "127.0.0.1".into(),
                 "-p".into(),

@@ -9,7 +9,7 @@ use rotation::store::{
 };
 use rotation::SecretValue;
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -66,7 +66,7 @@ impl Backend for FakeBackend {
     async fn accept_pending(
         &self,
         _ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
         let new = password(&versions.pending)?;
         if self.target.accepts(new) {
@@ -85,7 +85,7 @@ impl Backend for FakeBackend {
     async fn verify_pending(
         &self,
         _ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
         if self.target.accepts(password(&versions.pending)?) {
             Ok(())
@@ -111,12 +111,14 @@ impl Backend for FakeBackend {
     }
 }
 
-/// Wraps a real store: records RotationTokens and can fail one operation right after it succeeded,
-/// as a crash between a side effect and its report would.
+/// Wraps a real store: records RotationTokens and the calls made (by Secrets Manager operation),
+/// and can fail one operation right after it succeeded, as a crash between a side effect and its
+/// report would.
 pub struct FaultyStore<S> {
     pub inner: S,
     pub crash_after: Mutex<Option<&'static str>>,
     pub rotation_tokens_seen: Mutex<Vec<Option<String>>>,
+    calls: Mutex<BTreeMap<&'static str, usize>>,
 }
 
 impl<S> FaultyStore<S> {
@@ -125,7 +127,17 @@ impl<S> FaultyStore<S> {
             inner,
             crash_after: Mutex::new(None),
             rotation_tokens_seen: Mutex::new(Vec::new()),
+            calls: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The calls made since the last time this was asked, by operation.
+    pub fn take_calls(&self) -> BTreeMap<&'static str, usize> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    fn count(&self, operation: &'static str) {
+        *self.calls.lock().unwrap().entry(operation).or_default() += 1;
     }
 
     pub fn crash_once_after(&self, operation: &'static str) {
@@ -150,6 +162,7 @@ impl<S> FaultyStore<S> {
 #[async_trait]
 impl<S: SecretStore> SecretStore for FaultyStore<S> {
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, StoreError> {
+        self.count("DescribeSecret");
         self.inner.describe(secret_id).await
     }
 
@@ -158,6 +171,7 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         secret_id: &str,
         version: VersionRef<'_>,
     ) -> Result<Option<SecretString>, StoreError> {
+        self.count("GetSecretValue");
         self.inner.value(secret_id, version).await
     }
 
@@ -168,6 +182,7 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         value: &SecretString,
         rotation_token: Option<&SecretString>,
     ) -> Result<PutOutcome, StoreError> {
+        self.count("PutSecretValue");
         self.rotation_tokens_seen
             .lock()
             .unwrap()
@@ -187,11 +202,13 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         to: Option<&str>,
         from: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.count("UpdateSecretVersionStage");
         self.inner.move_stage(secret_id, stage, to, from).await?;
         self.maybe_crash("UpdateSecretVersionStage", secret_id)
     }
 
     async fn remove_tag(&self, secret_id: &str, key: &str) -> Result<(), StoreError> {
+        self.count("UntagResource");
         self.inner.remove_tag(secret_id, key).await?;
         self.maybe_crash("UntagResource", secret_id)
     }
@@ -246,7 +263,7 @@ impl<B: Backend> Backend for CrashingBackend<B> {
     async fn accept_pending(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
         self.inner.accept_pending(ctx, versions).await?;
         self.after(rotation::Step::SetSecret)
@@ -255,7 +272,7 @@ impl<B: Backend> Backend for CrashingBackend<B> {
     async fn verify_pending(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
         self.inner.verify_pending(ctx, versions).await?;
         self.after(rotation::Step::TestSecret)

@@ -309,6 +309,51 @@ async fn rotation_token_reaches_put_secret_value() {
     assert_eq!(engine.store_rotation_tokens().last(), Some(&None));
 }
 
+/// The engine reads a version only when the step or the backend needs it; the fake backend never
+/// asks for AWSCURRENT or AWSPREVIOUS in setSecret or testSecret, so neither is read there.
+#[tokio::test]
+async fn each_step_makes_only_the_calls_it_needs() {
+    let emulator = Emulator::shared();
+    let engine = engine();
+    let id = secret(&engine).await;
+    // A second rotation: AWSPREVIOUS exists and must not be read either.
+    emulator.rotate(&engine, &id).await.unwrap();
+    let token = emulator.stage_rotation(&id).await;
+    engine.store().take_calls();
+    let expected: [(Step, &[(&str, usize)]); 4] = [
+        (
+            Step::CreateSecret,
+            &[
+                ("DescribeSecret", 1),
+                ("GetSecretValue", 1),
+                ("PutSecretValue", 1),
+            ],
+        ),
+        (
+            Step::SetSecret,
+            &[("DescribeSecret", 1), ("GetSecretValue", 1)],
+        ),
+        (
+            Step::TestSecret,
+            &[("DescribeSecret", 1), ("GetSecretValue", 1)],
+        ),
+        (
+            Step::FinishSecret,
+            &[
+                ("DescribeSecret", 1),
+                ("GetSecretValue", 1),
+                ("UpdateSecretVersionStage", 2),
+            ],
+        ),
+    ];
+    for (step, calls) in expected {
+        run_step(&engine, step, &id, &token).await.unwrap();
+        let made = engine.store().take_calls();
+        let expected: std::collections::BTreeMap<&str, usize> = calls.iter().copied().collect();
+        assert_eq!(made, expected, "{step}");
+    }
+}
+
 #[tokio::test]
 async fn two_concurrent_create_secrets_store_one_value() {
     let emulator = Emulator::shared();

@@ -95,7 +95,7 @@ impl Backend for JwtBackend {
     async fn accept_pending(
         &self,
         _ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
         doc::JwtSecret::read(&versions.pending, doc::Read::Keys, self.now()).map(|_| ())
     }
@@ -108,9 +108,14 @@ impl Backend for JwtBackend {
     async fn verify_pending(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
-        verify::verify_pending(&versions.current, &versions.pending, ctx.mode, self.now())
+        verify::verify_pending(
+            versions.current().await?,
+            &versions.pending,
+            ctx.mode,
+            self.now(),
+        )
     }
 }
 

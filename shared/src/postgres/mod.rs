@@ -83,33 +83,21 @@ impl PostgresBackend {
     async fn set_own_password(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
         pending: &PostgresSecret,
     ) -> Result<(), BackendError> {
-        let current = PostgresSecret::parse(&versions.current)?;
-        let previous = versions
-            .previous
-            .as_ref()
-            .map(PostgresSecret::parse)
-            .transpose()
-            .ok()
-            .flatten();
-        let mut session = None;
-        for candidate in std::iter::once(&current).chain(previous.as_ref()) {
-            if candidate.login.username != pending.login.username {
-                continue;
-            }
-            match login(&pending.endpoint, &candidate.login).await {
-                Ok(client) => {
-                    session = Some((client, false));
-                    break;
+        let current = PostgresSecret::parse(versions.current().await?)?;
+        let mut session = self.own_session(&current, pending).await?;
+        if session.is_none() {
+            if let Some(previous) = versions.previous().await? {
+                // AWSPREVIOUS is a fallback only: one that no longer parses is skipped.
+                if let Ok(previous) = PostgresSecret::parse(previous) {
+                    session = self.own_session(&previous, pending).await?;
                 }
-                Err(BackendError::LoginRefused { .. }) => continue,
-                Err(other) => return Err(other),
             }
         }
         let (mut client, is_admin) = match session {
-            Some(session) => session,
+            Some(client) => (client, false),
             None if pending.masterarn.is_some() => (self.admin(ctx, pending).await?, true),
             None => {
                 return Err(BackendError::LoginRefused {
@@ -128,6 +116,22 @@ impl PostgresBackend {
         )
         .await?;
         roles::commit(tx).await
+    }
+
+    /// A session of the pending user logged in with `candidate`'s password, if it still works.
+    async fn own_session(
+        &self,
+        candidate: &PostgresSecret,
+        pending: &PostgresSecret,
+    ) -> Result<Option<Client>, BackendError> {
+        if candidate.login.username != pending.login.username {
+            return Ok(None);
+        }
+        match login(&pending.endpoint, &candidate.login).await {
+            Ok(client) => Ok(Some(client)),
+            Err(BackendError::LoginRefused { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     /// Alternating users: as the admin, re-sync the clone to the base role, then set the pending
@@ -184,14 +188,20 @@ impl Backend for PostgresBackend {
     async fn accept_pending(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
         let pending = PostgresSecret::parse(&versions.pending)?;
-        if can_login(&pending.endpoint, &pending.login).await? {
-            return Ok(());
-        }
         match pending.strategy {
-            Strategy::SingleUser => self.set_own_password(ctx, versions, &pending).await?,
+            Strategy::SingleUser => {
+                // One password per role: once the pending one logs in, no other password does,
+                // so a retry must find out before it looks for a session.
+                if can_login(&pending.endpoint, &pending.login).await? {
+                    return Ok(());
+                }
+                self.set_own_password(ctx, versions, &pending).await?
+            }
+            // The admin needs no check first: re-syncing the clone and setting the same password
+            // again change nothing on a retry.
             Strategy::AlternatingUsers => self.set_alternate_password(ctx, &pending).await?,
         }
         // A malformed verifier would have been taken as a plaintext password: prove the login.
@@ -201,7 +211,7 @@ impl Backend for PostgresBackend {
     async fn verify_pending(
         &self,
         _ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
         verify_login(&PostgresSecret::parse(&versions.pending)?).await
     }

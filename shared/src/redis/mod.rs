@@ -90,10 +90,8 @@ impl Target {
 }
 
 /// AWSCURRENT and AWSPENDING, checked to be one rotation of one user set.
-fn parse_pair(versions: &Versions) -> Result<(RedisSecret, RedisSecret), BackendError> {
-    let current = RedisSecret::parse(&versions.current)?;
-    let pending = RedisSecret::parse(&versions.pending)?;
-    current.same_target(&pending)?;
+fn check_pair(current: &RedisSecret, pending: &RedisSecret) -> Result<(), BackendError> {
+    current.same_target(pending)?;
     let expected = match current.strategy {
         Strategy::SingleUser => current.login.username.clone(),
         Strategy::Alternating => other_user(&current.login.username),
@@ -104,17 +102,24 @@ fn parse_pair(versions: &Versions) -> Result<(RedisSecret, RedisSecret), Backend
             "of AWSPENDING is not the user this rotation must change",
         ));
     }
-    Ok((current, pending))
+    Ok(())
 }
 
-/// The passwords the user itself may log in with, most likely first.
-fn own_logins(versions: &Versions, current: &RedisSecret, pending: &RedisSecret) -> Vec<Login> {
+/// Who changes the servers when no `masterarn` names an admin: the user itself, with each password
+/// it may still have, most likely first. With an admin, none (and nothing more is read).
+async fn own_logins(
+    versions: &Versions<'_>,
+    pending: &RedisSecret,
+) -> Result<Vec<Login>, BackendError> {
+    if pending.masterarn.is_some() {
+        return Ok(Vec::new());
+    }
+    let current = RedisSecret::parse(versions.current().await?)?;
     let previous = versions
-        .previous
-        .as_ref()
-        .and_then(|v| RedisSecret::parse(v).ok())
-        .filter(|p| p.login.username == current.login.username);
-    [
+        .previous()
+        .await?
+        .and_then(|v| RedisSecret::parse(v).ok());
+    Ok([
         Some(&current.login),
         Some(&pending.login),
         previous.as_ref().map(|p| &p.login),
@@ -123,7 +128,7 @@ fn own_logins(versions: &Versions, current: &RedisSecret, pending: &RedisSecret)
     .flatten()
     .filter(|l| l.username == current.login.username)
     .cloned()
-    .collect()
+    .collect())
 }
 
 #[async_trait]
@@ -151,10 +156,12 @@ impl Backend for RedisBackend {
     async fn accept_pending(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
-        let (current, pending) = parse_pair(versions)?;
-        let target = Target::open(ctx, &pending, own_logins(versions, &current, &pending)).await?;
+        let current = RedisSecret::parse(versions.current().await?)?;
+        let pending = RedisSecret::parse(&versions.pending)?;
+        check_pair(&current, &pending)?;
+        let target = Target::open(ctx, &pending, own_logins(versions, &pending).await?).await?;
         let new_hash = PasswordHash::of(&pending.login.password);
         let user = pending.login.username.as_str();
         for node in &target.nodes {
@@ -195,10 +202,11 @@ impl Backend for RedisBackend {
     async fn verify_pending(
         &self,
         ctx: &BackendContext<'_>,
-        versions: &Versions,
+        versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
-        let (current, pending) = parse_pair(versions)?;
-        let target = Target::open(ctx, &pending, own_logins(versions, &current, &pending)).await?;
+        // Read-only, so the pair was checked where it mattered: setSecret.
+        let pending = RedisSecret::parse(&versions.pending)?;
+        let target = Target::open(ctx, &pending, own_logins(versions, &pending).await?).await?;
         target.check_login_everywhere(&pending.login).await?;
         let user = pending.login.username.as_str();
         if pending.strategy == Strategy::Alternating && user != pending.base_user() {
@@ -270,12 +278,9 @@ impl Backend for RedisBackend {
 mod tests {
     use super::*;
 
-    fn versions(current: &str, pending: &str) -> Versions {
-        Versions {
-            current: SecretValue::parse(current).unwrap(),
-            pending: SecretValue::parse(pending).unwrap(),
-            previous: None,
-        }
+    fn pair_is_ok(current: &str, pending: &str) -> bool {
+        let parse = |raw: &str| RedisSecret::parse(&SecretValue::parse(raw).unwrap()).unwrap();
+        check_pair(&parse(current), &parse(pending)).is_ok()
     }
 
     #[test]
@@ -283,7 +288,7 @@ mod tests {
         let base = r#"{"host":"h","username":"app","password":"a""#;
         let single = format!("{base}}}");
         let alternating = format!(r#"{base},"strategy":"alternating"}}"#);
-        let ok = |c: &str, p: &str| parse_pair(&versions(c, p)).is_ok();
+        let ok = pair_is_ok;
         assert!(ok(
             &single,
             r#"{"host":"h","username":"app","password":"b"}"#
