@@ -621,3 +621,103 @@ async fn an_rds_managed_master_secret_is_located_through_the_rds_api() {
         "the admin session went to the RDS endpoint: {message}"
     );
 }
+
+/// A TCP relay in front of the test server that counts, per connection, the requests the client
+/// sent after its login: simple queries and extended-protocol Syncs, each answered by one
+/// ReadyForQuery. The count of each closed connection is pushed to the returned list.
+async fn start_request_counter() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u32>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = counts.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let recorded = recorded.clone();
+            tokio::spawn(async move {
+                let outbound = tokio::net::TcpStream::connect(("127.0.0.1", server().port))
+                    .await
+                    .unwrap();
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (mut server_read, mut server_write) = outbound.into_split();
+                let downstream = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                });
+                // The startup message has no type byte; every later message has one.
+                let (mut requests, mut typed, mut unread, mut buffer) =
+                    (0, false, Vec::new(), vec![0u8; 65536]);
+                while let Ok(n @ 1..) = client_read.read(&mut buffer).await {
+                    unread.extend_from_slice(&buffer[..n]);
+                    loop {
+                        let at = usize::from(typed);
+                        let Some(len) = unread.get(at..at + 4) else {
+                            break;
+                        };
+                        let end = at + u32::from_be_bytes(len.try_into().unwrap()) as usize;
+                        if unread.len() < end {
+                            break;
+                        }
+                        if typed && matches!(unread[0], b'Q' | b'S') {
+                            requests += 1;
+                        }
+                        typed = true;
+                        unread.drain(..end);
+                    }
+                    if server_write.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = server_write.shutdown().await;
+                let _ = downstream.await;
+                recorded.lock().unwrap().push(requests);
+            });
+        }
+    });
+    (port, counts)
+}
+
+#[tokio::test]
+async fn the_admin_transaction_is_six_requests() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let base = unique("counted");
+    let id = user_secret(&base, true).await;
+    let su = server().superuser_client().await;
+    su.batch_execute(&format!(
+        "ALTER ROLE {base} SET search_path TO public, \"Mixed Case\"; \
+         ALTER ROLE {base} SET statement_timeout = '1234ms';"
+    ))
+    .await
+    .unwrap();
+    // The same admin, reached through the counter.
+    let (port, counts) = start_request_counter().await;
+    let mut admin = stage_value(&admin_secret().await, AWSCURRENT).await;
+    admin["port"] = json!(port);
+    let mut value = stage_value(&id, AWSCURRENT).await;
+    value["masterarn"] = json!(
+        emulator
+            .create_secret("pg-admin-counted", &admin.to_string())
+            .await
+    );
+    emulator
+        .client()
+        .put_secret_value()
+        .secret_id(&id)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    // The first rotation creates the clone, the second re-syncs it.
+    for round in 0..2 {
+        emulator.rotate(&engine, &id).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while counts.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            std::mem::take(&mut *counts.lock().unwrap()),
+            [6],
+            "rotation {round}: one admin session of BEGIN, lock, read, re-sync batch, password, COMMIT"
+        );
+    }
+}

@@ -1,11 +1,20 @@
-//! Role changes, each in one transaction under a per-role advisory lock, as simple-protocol SQL
-//! with every identifier and literal escaped.
+//! Role changes, each in one transaction under a per-role advisory lock. Names reach the server as
+//! bind parameters where a statement takes them, else escaped (every identifier and literal) in
+//! simple-protocol SQL.
+//!
+//! The re-sync of the clone costs two round trips whatever the roles look like: one query reads
+//! everything it depends on, one simple-query batch applies every change (two more when the clone
+//! owns objects to reassign). An alternating-users rotation's admin transaction is thus six
+//! requests: BEGIN, the lock, the read, the batch, the password, COMMIT.
 
 use super::connect::error_chain;
 use crate::backend::BackendError;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::{Client, Transaction};
+use serde::Deserialize;
+use std::future::Future;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Row, Transaction};
 
 /// Settings that must not be applied with set_config inside the admin's own session.
 const SESSION_IDENTITY_SETTINGS: [&str; 2] = ["role", "session_authorization"];
@@ -19,9 +28,10 @@ pub async fn lock_role<'a>(
         .transaction()
         .await
         .map_err(|e| sql_error("BEGIN", &e))?;
-    tx.execute(
+    // Typed parameters: one round trip, no prepared statement to describe first and close after.
+    tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        &[&format!("secret-rotation/{base_user}")],
+        &[(&format!("secret-rotation/{base_user}"), Type::TEXT)],
     )
     .await
     .map_err(|e| sql_error("advisory lock", &e))?;
@@ -69,15 +79,6 @@ pub async fn set_password(
     })
 }
 
-/// Whether a role exists.
-pub async fn role_exists(tx: &Transaction<'_>, role: &str) -> Result<bool, BackendError> {
-    let row = tx
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
-        .await
-        .map_err(|e| sql_error("reading pg_roles", &e))?;
-    Ok(row.is_some())
-}
-
 /// Brings `clone` to the state of `base`: attributes, membership, per-role settings copied exactly,
 /// and the session role steered so objects created by either user belong to `owner` (the base role
 /// unless an owner role is named). Creates the clone if it does not exist. Repeatable.
@@ -87,24 +88,141 @@ pub async fn sync_clone(
     clone: &str,
     owner: Option<&str>,
 ) -> Result<(), BackendError> {
-    let attributes = tx
-        .query_opt(
-            "SELECT rolinherit, rolcreaterole, rolcreatedb, rolconnlimit, rolreplication, rolbypassrls, \
-             (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS admin_is_superuser \
-             FROM pg_roles WHERE rolname = $1",
-            &[&base],
-        )
+    let owner = owner.unwrap_or(base);
+    let state = read_role_state(tx, base, clone).await?;
+    let resync = resync_statements(&state, base, clone, owner);
+    if state.clone_owns_objects {
+        reassign_owned(tx, resync, clone, owner).await
+    } else {
+        execute(tx, &resync, &resync_what(clone)).await
+    }
+}
+
+/// Stops `role` from logging in and ends its sessions (emergency rotation). Both statements go in
+/// one round trip (see `pipelined`).
+pub async fn revoke_login(tx: &Transaction<'_>, role: &str) -> Result<(), BackendError> {
+    let revoke = format!(
+        "ALTER ROLE {} NOLOGIN VALID UNTIL '-infinity'",
+        escape_identifier(role)
+    );
+    let (revoked, ended) = pipelined(tx.batch_execute(&revoke), end_sessions(tx, role)).await;
+    revoked.map_err(|e| sql_error("revoking the login", &e))?;
+    ended.map_err(|e| sql_error("ending the revoked user's sessions", &e))
+}
+
+async fn end_sessions(tx: &Transaction<'_>, role: &str) -> Result<(), tokio_postgres::Error> {
+    tx.query_typed(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
+        &[(&role, Type::TEXT)],
+    )
+    .await
+    .map(drop)
+}
+
+/// What the re-sync of the clone depends on, read before anything changes.
+#[derive(Debug, Clone, PartialEq)]
+struct RoleState {
+    base: Attributes,
+    /// Only a superuser may grant REPLICATION and BYPASSRLS.
+    admin_is_superuser: bool,
+    clone_exists: bool,
+    /// The scopes of the clone's per-role settings: `None` for every database.
+    clone_setting_scopes: Vec<Option<String>>,
+    base_settings: Vec<ScopedSettings>,
+    /// Whether the clone owns objects in this database.
+    clone_owns_objects: bool,
+}
+
+/// The role attributes copied to the clone.
+#[derive(Debug, Clone, PartialEq)]
+struct Attributes {
+    inherit: bool,
+    createrole: bool,
+    createdb: bool,
+    connection_limit: i32,
+    replication: bool,
+    bypassrls: bool,
+}
+
+/// One row of pg_db_role_setting: `name=value` entries for one database, or for every database.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ScopedSettings {
+    database: Option<String>,
+    config: Vec<String>,
+}
+
+/// The roles' state in one query. No row: the base role does not exist.
+const ROLE_STATE: &str = "\
+WITH clone AS (SELECT oid FROM pg_roles WHERE rolname = $2)
+SELECT b.rolinherit, b.rolcreaterole, b.rolcreatedb, b.rolconnlimit, b.rolreplication, b.rolbypassrls,
+  (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS admin_is_superuser,
+  EXISTS (SELECT 1 FROM clone) AS clone_exists,
+  ARRAY(SELECT d.datname::text FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase
+        WHERE s.setrole = (SELECT oid FROM clone) ORDER BY d.datname NULLS FIRST) AS clone_setting_scopes,
+  (SELECT coalesce(json_agg(json_build_object('database', d.datname, 'config', coalesce(s.setconfig, '{}'))
+                            ORDER BY d.datname NULLS FIRST), '[]')::text
+   FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase
+   WHERE s.setrole = b.oid) AS base_settings,
+  EXISTS (SELECT 1 FROM pg_shdepend s WHERE s.refobjid = (SELECT oid FROM clone) AND s.deptype = 'o'
+          AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())) AS clone_owns_objects
+FROM pg_roles b WHERE b.rolname = $1";
+
+async fn read_role_state(
+    tx: &Transaction<'_>,
+    base: &str,
+    clone: &str,
+) -> Result<RoleState, BackendError> {
+    let what = "reading the roles' state";
+    let row = tx
+        .query_typed_opt(ROLE_STATE, &[(&base, Type::TEXT), (&clone, Type::TEXT)])
         .await
-        .map_err(|e| sql_error("reading the base role", &e))?
-        .ok_or_else(|| BackendError::Rejected { target: "PostgreSQL".into(), detail: format!("the base role {base} does not exist") })?;
+        .map_err(|e| sql_error(what, &e))?
+        .ok_or_else(|| BackendError::Rejected {
+            target: "PostgreSQL".into(),
+            detail: format!("the base role {base} does not exist"),
+        })?;
+    let base_settings: String = column(&row, "base_settings")?;
+    Ok(RoleState {
+        base: Attributes {
+            inherit: column(&row, "rolinherit")?,
+            createrole: column(&row, "rolcreaterole")?,
+            createdb: column(&row, "rolcreatedb")?,
+            connection_limit: column(&row, "rolconnlimit")?,
+            replication: column(&row, "rolreplication")?,
+            bypassrls: column(&row, "rolbypassrls")?,
+        },
+        admin_is_superuser: column(&row, "admin_is_superuser")?,
+        clone_exists: column(&row, "clone_exists")?,
+        clone_setting_scopes: column(&row, "clone_setting_scopes")?,
+        base_settings: serde_json::from_str(&base_settings).map_err(|e| {
+            BackendError::Rejected {
+                target: "PostgreSQL".into(),
+                detail: format!("{what}: unexpected settings of the base role: {e}"),
+            }
+        })?,
+        clone_owns_objects: column(&row, "clone_owns_objects")?,
+    })
+}
+
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    name: &str,
+) -> Result<T, BackendError> {
+    row.try_get(name).map_err(|e| BackendError::Rejected {
+        target: "PostgreSQL".into(),
+        detail: format!("reading the roles' state: column {name}: {e}"),
+    })
+}
+
+/// The statements that bring `clone` to `state.base`, in order, as one simple-query batch: create
+/// the clone if missing, copy attributes, grant it the base role, replace its settings with the
+/// base's, then steer both users' session role to `owner`. Simple queries take no parameters, so
+/// every identifier and literal is escaped here; the batch never holds a password.
+fn resync_statements(state: &RoleState, base: &str, clone: &str, owner: &str) -> String {
     let ident = escape_identifier(clone);
-    if !role_exists(tx, clone).await? {
-        execute(
-            tx,
-            &format!("CREATE ROLE {ident} NOLOGIN"),
-            "creating the clone role",
-        )
-        .await?;
+    let mut statements = Vec::new();
+    if !state.clone_exists {
+        statements.push(format!("CREATE ROLE {ident} NOLOGIN"));
     }
     let flag = |on: bool, name: &str| {
         if on {
@@ -113,195 +231,168 @@ pub async fn sync_clone(
             format!("NO{name}")
         }
     };
+    let attributes = &state.base;
     let mut alter = format!(
         "ALTER ROLE {ident} WITH {} {} {} CONNECTION LIMIT {}",
-        flag(attributes.get(0), "INHERIT"),
-        flag(attributes.get(1), "CREATEROLE"),
-        flag(attributes.get(2), "CREATEDB"),
-        attributes.get::<_, i32>(3)
+        flag(attributes.inherit, "INHERIT"),
+        flag(attributes.createrole, "CREATEROLE"),
+        flag(attributes.createdb, "CREATEDB"),
+        attributes.connection_limit
     );
     // Only a superuser may grant these; a non-superuser admin leaves them as they are.
-    if attributes.get::<_, bool>(6) {
+    if state.admin_is_superuser {
         alter.push_str(&format!(
             " {} {}",
-            flag(attributes.get(4), "REPLICATION"),
-            flag(attributes.get(5), "BYPASSRLS")
+            flag(attributes.replication, "REPLICATION"),
+            flag(attributes.bypassrls, "BYPASSRLS")
         ));
     }
-    execute(tx, &alter, "copying role attributes").await?;
-    execute(
-        tx,
-        &format!("GRANT {} TO {ident}", escape_identifier(base)),
-        "granting the base role",
-    )
-    .await?;
-    copy_settings(tx, base, clone).await?;
-    let owner = owner.unwrap_or(base);
+    statements.push(alter);
+    statements.push(format!("GRANT {} TO {ident}", escape_identifier(base)));
+    statements.extend(copy_settings(state, &ident));
     if owner != base {
         for member in [base, clone] {
-            execute(
-                tx,
-                &format!(
-                    "GRANT {} TO {}",
-                    escape_identifier(owner),
-                    escape_identifier(member)
-                ),
-                "granting the owner role",
-            )
-            .await?;
+            statements.push(format!(
+                "GRANT {} TO {}",
+                escape_identifier(owner),
+                escape_identifier(member)
+            ));
         }
-        set_session_role(tx, base, owner).await?;
+        statements.push(set_session_role(base, owner));
     }
-    set_session_role(tx, clone, owner).await?;
-    reassign_owned(tx, clone, owner).await
-}
-
-/// Stops `role` from logging in and ends its sessions (emergency rotation).
-pub async fn revoke_login(tx: &Transaction<'_>, role: &str) -> Result<(), BackendError> {
-    execute(
-        tx,
-        &format!(
-            "ALTER ROLE {} NOLOGIN VALID UNTIL '-infinity'",
-            escape_identifier(role)
-        ),
-        "revoking the login",
-    )
-    .await?;
-    tx.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
-        &[&role],
-    )
-    .await
-    .map_err(|e| sql_error("ending the revoked user's sessions", &e))?;
-    Ok(())
+    statements.push(set_session_role(clone, owner));
+    statements.join(";\n")
 }
 
 /// Replaces the clone's per-role settings (database-wide and per database) with the base's. Each
 /// value goes through set_config and `SET … FROM CURRENT`, so list values such as a multi-schema
-/// search_path keep their exact form.
-async fn copy_settings(tx: &Transaction<'_>, base: &str, clone: &str) -> Result<(), BackendError> {
-    let settings_of = "SELECT d.datname, s.setconfig FROM pg_db_role_setting s \
-                       JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase \
-                       WHERE r.rolname = $1";
-    let ident = escape_identifier(clone);
-    for row in tx
-        .query(settings_of, &[&clone])
-        .await
-        .map_err(|e| sql_error("reading the clone's settings", &e))?
-    {
-        let scope = database_scope(row.get(0));
-        execute(
-            tx,
-            &format!("ALTER ROLE {ident}{scope} RESET ALL"),
-            "resetting the clone's settings",
-        )
-        .await?;
-    }
-    for row in tx
-        .query(settings_of, &[&base])
-        .await
-        .map_err(|e| sql_error("reading the base role's settings", &e))?
-    {
-        let scope = database_scope(row.get(0));
-        let config: Vec<String> = row.get(1);
-        for entry in config {
+/// search_path keep their exact form. set_config is schema-qualified: a copied search_path is in
+/// force for the rest of the transaction.
+fn copy_settings(state: &RoleState, clone_ident: &str) -> Vec<String> {
+    let mut statements: Vec<String> = state
+        .clone_setting_scopes
+        .iter()
+        .map(|database| {
+            format!(
+                "ALTER ROLE {clone_ident}{} RESET ALL",
+                database_scope(database.as_deref())
+            )
+        })
+        .collect();
+    for settings in &state.base_settings {
+        let scope = database_scope(settings.database.as_deref());
+        for entry in &settings.config {
             let Some((name, value)) = entry.split_once('=') else {
                 continue;
             };
             if SESSION_IDENTITY_SETTINGS.contains(&name.to_ascii_lowercase().as_str()) {
                 continue;
             }
-            tx.execute("SELECT set_config($1, $2, true)", &[&name, &value])
-                .await
-                .map_err(|e| sql_error(&format!("applying setting {name}"), &e))?;
-            execute(
-                tx,
-                &format!(
-                    "ALTER ROLE {ident}{scope} SET {} FROM CURRENT",
-                    escape_identifier(name)
-                ),
-                "copying a setting",
-            )
-            .await?;
+            statements.push(format!(
+                "SELECT pg_catalog.set_config({}, {}, true)",
+                escape_literal(name),
+                escape_literal(value)
+            ));
+            statements.push(format!(
+                "ALTER ROLE {clone_ident}{scope} SET {} FROM CURRENT",
+                escape_identifier(name)
+            ));
         }
     }
-    Ok(())
+    statements
 }
 
-fn database_scope(database: Option<String>) -> String {
+fn database_scope(database: Option<&str>) -> String {
     database
-        .map(|d| format!(" IN DATABASE {}", escape_identifier(&d)))
+        .map(|d| format!(" IN DATABASE {}", escape_identifier(d)))
         .unwrap_or_default()
 }
 
 /// Sessions of `member` act as `owner`, so what they create belongs to `owner`.
-async fn set_session_role(
-    tx: &Transaction<'_>,
-    member: &str,
-    owner: &str,
-) -> Result<(), BackendError> {
-    let sql = format!(
+fn set_session_role(member: &str, owner: &str) -> String {
+    format!(
         "ALTER ROLE {} SET role = {}",
         escape_identifier(member),
         escape_literal(owner)
-    );
-    execute(tx, &sql, "steering the session role").await
+    )
 }
 
-/// Objects the clone owns in this database (e.g. made before its session role was steered) move to
-/// the owner, so either user can alter and drop them.
+/// Runs the re-sync, then moves the objects the clone owns in this database (e.g. made before its
+/// session role was steered) to the owner, so either user can alter and drop them. REASSIGN OWNED
+/// needs the privileges of both roles; a CREATEROLE admin (RDS's master user) lends them to itself
+/// inside this transaction only. Whether it holds each role is asked at the point where the earlier
+/// statements have run (they can change what it inherits), each question pipelined with them.
 async fn reassign_owned(
     tx: &Transaction<'_>,
+    resync: String,
     clone: &str,
     owner: &str,
 ) -> Result<(), BackendError> {
-    let owns_something = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid \
-             WHERE r.rolname = $1 AND s.deptype = 'o' \
-             AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))",
-            &[&clone],
-        )
-        .await
-        .map_err(|e| sql_error("reading the clone's objects", &e))?
-        .get::<_, bool>(0);
-    if !owns_something {
-        return Ok(());
-    }
-    // REASSIGN OWNED needs the privileges of both roles; a CREATEROLE admin (RDS's master user)
-    // lends them to itself inside this transaction only.
+    let mut unsent = resync;
+    let mut unsent_what = resync_what(clone);
     let mut borrowed = Vec::new();
     for role in [clone, owner] {
-        let has = tx
-            .query_one("SELECT pg_has_role(current_user, $1, 'USAGE')", &[&role])
-            .await
-            .map_err(|e| sql_error("checking role privileges", &e))?
-            .get::<_, bool>(0);
-        if !has {
-            execute(
-                tx,
-                &format!("GRANT {} TO CURRENT_USER", escape_identifier(role)),
-                "borrowing a role",
-            )
-            .await?;
+        let held = if unsent.is_empty() {
+            has_role(tx, role).await?
+        } else {
+            let (sent, held) = pipelined(tx.batch_execute(&unsent), has_role(tx, role)).await;
+            sent.map_err(|e| sql_error(&unsent_what, &e))?;
+            held?
+        };
+        unsent.clear();
+        if !held {
+            unsent = format!("GRANT {} TO CURRENT_USER", escape_identifier(role));
+            unsent_what = "borrowing a role".into();
             borrowed.push(role);
         }
     }
-    let sql = format!(
+    let mut statements = Vec::new();
+    if !unsent.is_empty() {
+        statements.push(unsent);
+    }
+    statements.push(format!(
         "REASSIGN OWNED BY {} TO {}",
         escape_identifier(clone),
         escape_identifier(owner)
-    );
-    execute(tx, &sql, "reassigning the clone's objects").await?;
+    ));
     for role in borrowed {
-        execute(
-            tx,
-            &format!("REVOKE {} FROM CURRENT_USER", escape_identifier(role)),
-            "returning a borrowed role",
-        )
-        .await?;
+        statements.push(format!(
+            "REVOKE {} FROM CURRENT_USER",
+            escape_identifier(role)
+        ));
     }
-    Ok(())
+    execute(
+        tx,
+        &statements.join(";\n"),
+        "reassigning the clone's objects",
+    )
+    .await
+}
+
+/// Whether the admin has the privileges of `role`. Schema-qualified: a copied search_path may be in
+/// force.
+async fn has_role(tx: &Transaction<'_>, role: &str) -> Result<bool, BackendError> {
+    let row = tx
+        .query_typed_one(
+            "SELECT pg_catalog.pg_has_role(current_user, $1, 'USAGE')",
+            &[(&role, Type::TEXT)],
+        )
+        .await
+        .map_err(|e| sql_error("checking role privileges", &e))?;
+    row.try_get(0)
+        .map_err(|e| sql_error("checking role privileges", &e))
+}
+
+/// Two requests on one session in one round trip, the server running `first` before `second`.
+/// tokio-postgres sends a request when its future is first polled and the server answers in order,
+/// so `biased` (poll in the order written) is what keeps the order. Both run to the end: when
+/// `first` fails, `second` fails too (the transaction is aborted), and the caller reports `first`.
+async fn pipelined<A: Future, B: Future>(first: A, second: B) -> (A::Output, B::Output) {
+    tokio::join!(biased; first, second)
+}
+
+fn resync_what(clone: &str) -> String {
+    format!("re-syncing the clone role {clone}")
 }
 
 async fn execute(tx: &Transaction<'_>, sql: &str, what: &str) -> Result<(), BackendError> {
@@ -316,5 +407,153 @@ fn sql_error(what: &str, err: &tokio_postgres::Error) -> BackendError {
     BackendError::Rejected {
         target: "PostgreSQL".into(),
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> RoleState {
+        RoleState {
+            base: Attributes {
+                inherit: true,
+                createrole: false,
+                createdb: true,
+                connection_limit: -1,
+                replication: false,
+                bypassrls: true,
+            },
+            admin_is_superuser: false,
+            clone_exists: true,
+            clone_setting_scopes: Vec::new(),
+            base_settings: Vec::new(),
+            clone_owns_objects: false,
+        }
+    }
+
+    fn statements(state: &RoleState, base: &str, clone: &str, owner: &str) -> Vec<String> {
+        resync_statements(state, base, clone, owner)
+            .split(";\n")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_clone_is_created_first_and_a_superuser_admin_copies_every_attribute() {
+        let state = RoleState {
+            clone_exists: false,
+            admin_is_superuser: true,
+            ..state()
+        };
+        assert_eq!(
+            statements(&state, "app", "app_clone", "app"),
+            [
+                r#"CREATE ROLE "app_clone" NOLOGIN"#,
+                r#"ALTER ROLE "app_clone" WITH INHERIT NOCREATEROLE CREATEDB CONNECTION LIMIT -1 NOREPLICATION BYPASSRLS"#,
+                r#"GRANT "app" TO "app_clone""#,
+                r#"ALTER ROLE "app_clone" SET role = 'app'"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_non_superuser_admin_leaves_replication_and_bypassrls_alone() {
+        let state = RoleState {
+            base: Attributes {
+                inherit: false,
+                createrole: true,
+                createdb: false,
+                connection_limit: 7,
+                replication: true,
+                bypassrls: true,
+            },
+            ..state()
+        };
+        assert_eq!(
+            statements(&state, "app", "app_clone", "app"),
+            [
+                r#"ALTER ROLE "app_clone" WITH NOINHERIT CREATEROLE NOCREATEDB CONNECTION LIMIT 7"#,
+                r#"GRANT "app" TO "app_clone""#,
+                r#"ALTER ROLE "app_clone" SET role = 'app'"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_owner_role_is_granted_to_both_users_and_both_act_as_it() {
+        assert_eq!(
+            statements(&state(), "app", "app_clone", "app_owner"),
+            [
+                r#"ALTER ROLE "app_clone" WITH INHERIT NOCREATEROLE CREATEDB CONNECTION LIMIT -1"#,
+                r#"GRANT "app" TO "app_clone""#,
+                r#"GRANT "app_owner" TO "app""#,
+                r#"GRANT "app_owner" TO "app_clone""#,
+                r#"ALTER ROLE "app" SET role = 'app_owner'"#,
+                r#"ALTER ROLE "app_clone" SET role = 'app_owner'"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_are_replaced_per_scope_with_values_kept_exactly_and_session_identity_skipped() {
+        let state = RoleState {
+            clone_setting_scopes: vec![None, Some("Sales DB".into())],
+            base_settings: vec![
+                ScopedSettings {
+                    database: None,
+                    config: vec![
+                        r#"search_path=sales, "Mixed Case", "it's", public"#.into(),
+                        "Role=admin".into(),
+                        "session_authorization=admin".into(),
+                        r"application_name=back\slash".into(),
+                    ],
+                },
+                ScopedSettings {
+                    database: Some(r#"db "q""#.into()),
+                    config: vec!["work_mem=5MB".into()],
+                },
+            ],
+            ..state()
+        };
+        assert_eq!(
+            statements(&state, "app", "app_clone", "app"),
+            [
+                r#"ALTER ROLE "app_clone" WITH INHERIT NOCREATEROLE CREATEDB CONNECTION LIMIT -1"#,
+                r#"GRANT "app" TO "app_clone""#,
+                r#"ALTER ROLE "app_clone" RESET ALL"#,
+                r#"ALTER ROLE "app_clone" IN DATABASE "Sales DB" RESET ALL"#,
+                r#"SELECT pg_catalog.set_config('search_path', 'sales, "Mixed Case", "it''s", public', true)"#,
+                r#"ALTER ROLE "app_clone" SET "search_path" FROM CURRENT"#,
+                r#"SELECT pg_catalog.set_config('application_name',  E'back\\slash', true)"#,
+                r#"ALTER ROLE "app_clone" SET "application_name" FROM CURRENT"#,
+                r#"SELECT pg_catalog.set_config('work_mem', '5MB', true)"#,
+                r#"ALTER ROLE "app_clone" IN DATABASE "db ""q""" SET "work_mem" FROM CURRENT"#,
+                r#"ALTER ROLE "app_clone" SET role = 'app'"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_names_stay_inside_their_quotes() {
+        let base = r#"x"; DROP ROLE postgres; --'"#;
+        let clone = format!("{base}_clone");
+        let owner = r"o'; ALTER ROLE postgres NOLOGIN; --\";
+        let state = RoleState {
+            clone_exists: false,
+            ..state()
+        };
+        assert_eq!(
+            statements(&state, base, &clone, owner),
+            [
+                r#"CREATE ROLE "x""; DROP ROLE postgres; --'_clone" NOLOGIN"#,
+                r#"ALTER ROLE "x""; DROP ROLE postgres; --'_clone" WITH INHERIT NOCREATEROLE CREATEDB CONNECTION LIMIT -1"#,
+                r#"GRANT "x""; DROP ROLE postgres; --'" TO "x""; DROP ROLE postgres; --'_clone""#,
+                r#"GRANT "o'; ALTER ROLE postgres NOLOGIN; --\" TO "x""; DROP ROLE postgres; --'""#,
+                r#"GRANT "o'; ALTER ROLE postgres NOLOGIN; --\" TO "x""; DROP ROLE postgres; --'_clone""#,
+                r#"ALTER ROLE "x""; DROP ROLE postgres; --'" SET role =  E'o''; ALTER ROLE postgres NOLOGIN; --\\'"#,
+                r#"ALTER ROLE "x""; DROP ROLE postgres; --'_clone" SET role =  E'o''; ALTER ROLE postgres NOLOGIN; --\\'"#,
+            ]
+        );
     }
 }
