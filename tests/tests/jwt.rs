@@ -212,9 +212,13 @@ async fn five_rotations_keep_each_token_valid_until_its_grace_ends_and_not_after
     let clock = TestClock::start();
     let engine = clock.engine();
     let grace = [(ACCESS, 300u64), (REFRESH, 600u64)];
+    // Each rotation runs its four steps at one instant here; a key it demotes verifies for
+    // maxRotationSeconds more than the grace, the longest it may go on signing before promotion.
+    let max_rotation = 100u64;
     let id = create(
         "jwt-five",
-        json!({"policy": {"access": {"graceSeconds": 300}, "refresh": {"graceSeconds": 600}}}),
+        json!({"policy": {"access": {"graceSeconds": 300, "maxRotationSeconds": max_rotation},
+                          "refresh": {"graceSeconds": 600, "maxRotationSeconds": max_rotation}}}),
     )
     .await;
     emulator.rotate(&engine, &id).await.unwrap();
@@ -247,9 +251,14 @@ async fn five_rotations_keep_each_token_valid_until_its_grace_ends_and_not_after
                 new_app.verifies(token, rotated_at + grace - 1),
                 "{case}: ... until its grace ends"
             );
+            let verify_until = rotated_at + max_rotation + grace;
+            assert!(
+                new_app.verifies(token, verify_until - 1),
+                "{case}: ... and until its verifyUntil"
+            );
             let expected_after_grace = *convention != Convention::KidArray;
             assert_eq!(
-                new_app.verifies(token, rotated_at + grace + 1),
+                new_app.verifies(token, verify_until + 1),
                 expected_after_grace,
                 "{case}: the kid array stops at expiresAt, keyless ones at the next rotation"
             );
@@ -289,8 +298,8 @@ async fn asymmetric_sets_publish_public_jwks_that_verify_across_rotations() {
     let clock = TestClock::start();
     let engine = clock.engine();
     let policy = json!({
-        "access": {"algorithm": "EdDSA", "graceSeconds": 60},
-        "refresh": {"algorithm": "ES256", "graceSeconds": 120},
+        "access": {"algorithm": "EdDSA", "graceSeconds": 60, "maxRotationSeconds": 60},
+        "refresh": {"algorithm": "ES256", "graceSeconds": 120, "maxRotationSeconds": 60},
     });
     let id = create("jwt-asym", json!({ "policy": policy })).await;
     emulator.rotate(&engine, &id).await.unwrap();
@@ -341,7 +350,7 @@ async fn asymmetric_sets_publish_public_jwks_that_verify_across_rotations() {
         );
         assert!(
             after["keySets"][ACCESS][2]["verifyUntil"]
-                == json!(rotation::jwt::time::format(now + 60))
+                == json!(rotation::jwt::time::format(now + 60 + 60))
         );
     }
 }
@@ -428,9 +437,10 @@ async fn onboarding_from_each_convention_keeps_existing_tokens_valid() {
             legacy.get("DATABASE_URL"),
             "case {case}: other fields are kept"
         );
-        // The next rotation, after the grace of the adopted previous keys (default: a day and an
-        // hour for access, 30 days and an hour for refresh), promotes the pre-loaded next key;
-        // tokens signed with the adopted signing key still verify.
+        // The next rotation, after the verifyUntil of the adopted previous keys (the default grace,
+        // a day and an hour for access and 30 days and an hour for refresh, plus the default
+        // maxRotationSeconds, an hour), promotes the pre-loaded next key; tokens signed with the
+        // adopted signing key still verify.
         let later = clock.advance(31 * 86_400);
         emulator.rotate(&engine, &id).await.unwrap();
         let rotated = value_at(&id, AWSCURRENT).await;
@@ -563,8 +573,8 @@ async fn forged_tokens_are_refused_by_the_probe_verification() {
     let clock = TestClock::start();
     let engine = clock.engine();
     let policy = json!({
-        "access": {"graceSeconds": 60},
-        "refresh": {"algorithm": "EdDSA", "graceSeconds": 60},
+        "access": {"graceSeconds": 60, "maxRotationSeconds": 30},
+        "refresh": {"algorithm": "EdDSA", "graceSeconds": 60, "maxRotationSeconds": 30},
     });
     let id = create("jwt-forged", json!({ "policy": policy })).await;
     emulator.rotate(&engine, &id).await.unwrap();
@@ -654,11 +664,13 @@ async fn forged_tokens_are_refused_by_the_probe_verification() {
         ),
         Err(Rejection::BadSignature)
     );
-    // The key retired at this rotation: valid in its grace, refused by kid after its expiresAt.
+    // The key retired at this rotation: valid in its grace (plus maxRotationSeconds), refused by
+    // kid from its expiresAt on.
     let retired = apps::hs(jsonwebtoken::Algorithm::HS256, &old_secret, Some(&old_kid));
     assert_eq!(kid_array.verify(&retired, now), Ok(()));
+    assert_eq!(kid_array.verify(&retired, now + 89), Ok(()));
     assert_eq!(
-        kid_array.verify(&retired, now + 61),
+        kid_array.verify(&retired, now + 90),
         Err(Rejection::KeyExpired)
     );
     // EdDSA: the JWKS refuses an HS256 token keyed with the public key, and an unknown kid.
@@ -765,6 +777,120 @@ async fn a_routine_rotation_inside_the_grace_is_refused_with_a_clear_error() {
     for material in key_material(&before) {
         assert!(!message.contains(&material), "the message quotes a key");
     }
+}
+
+#[tokio::test]
+async fn a_slow_rotation_passes_within_max_rotation_seconds_and_a_stale_one_fails_clearly() {
+    let emulator = Emulator::shared();
+    let clock = TestClock::start();
+    let engine = clock.engine();
+    let (grace, max_rotation) = (60u64, 120u64);
+    let id = create(
+        "jwt-slow",
+        json!({"policy": {"access": {"graceSeconds": grace, "maxRotationSeconds": max_rotation}}}),
+    )
+    .await;
+    emulator.rotate(&engine, &id).await.unwrap();
+
+    // testSecret and finishSecret more than the grace after createSecret, within maxRotationSeconds.
+    clock.advance(1000);
+    let before = value_at(&id, AWSCURRENT).await;
+    let token = emulator.stage_rotation(&id).await;
+    let created = clock.now();
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    run_step(&engine, Step::SetSecret, &id, &token)
+        .await
+        .unwrap();
+    let promoted = clock.advance(grace + 1);
+    run_step(&engine, Step::TestSecret, &id, &token)
+        .await
+        .unwrap();
+    // Applications sign with AWSCURRENT's key up to the promotion.
+    let signed_late: Vec<(Convention, String)> = Convention::ALL
+        .map(|c| (c, App::load(&before, ACCESS, c).sign()))
+        .to_vec();
+    run_step(&engine, Step::FinishSecret, &id, &token)
+        .await
+        .unwrap();
+    let after = value_at(&id, AWSCURRENT).await;
+    assert_eq!(emulator.version_with(&id, AWSCURRENT).await, Some(token));
+    let verify_until = created + max_rotation + grace;
+    assert!(verify_until >= promoted + grace);
+    for (convention, token) in &signed_late {
+        let app = App::load(&after, ACCESS, *convention);
+        assert!(
+            app.verifies(token, promoted + grace - 1),
+            "{convention:?}: a token signed just before promotion keeps its whole grace"
+        );
+        if *convention == Convention::KidArray {
+            assert!(
+                !app.verifies(token, verify_until),
+                "the kid array stops at verifyUntil"
+            );
+        }
+    }
+
+    // A rotation left pending for longer than maxRotationSeconds fails testSecret, every retry.
+    clock.advance(1000);
+    let before = value_at(&id, AWSCURRENT).await;
+    let token = emulator.stage_rotation(&id).await;
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    let pending = emulator.value_at(&id, AWSPENDING).await.unwrap();
+    clock.advance(max_rotation + 1);
+    for _ in 0..2 {
+        let err = run_step(&engine, Step::TestSecret, &id, &token)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "NotVerified");
+        let message = err.to_string();
+        for part in [
+            "the pending value was built at",
+            "more than maxRotationSeconds (120) ago",
+            "lose part of their grace",
+            "update-secret-version-stage",
+            id.as_str(),
+            "--version-stage AWSPENDING --remove-from-version-id",
+            "then rotate again",
+        ] {
+            assert!(message.contains(part), "{part:?} missing: {message}");
+        }
+        for material in key_material(&before) {
+            assert!(!message.contains(&material), "the message quotes a key");
+        }
+    }
+    assert!(
+        value_at(&id, AWSCURRENT).await == before,
+        "the current value is untouched"
+    );
+    assert!(
+        emulator.value_at(&id, AWSPENDING).await.as_deref() == Some(pending.as_str()),
+        "the pending value is untouched"
+    );
+    assert_eq!(
+        emulator.version_with(&id, AWSPENDING).await.as_deref(),
+        Some(token.as_str())
+    );
+
+    // The way out the message gives: drop the stale AWSPENDING label, rotate again.
+    emulator
+        .client()
+        .update_secret_version_stage()
+        .secret_id(&id)
+        .version_stage(AWSPENDING)
+        .remove_from_version_id(&token)
+        .send()
+        .await
+        .expect("UpdateSecretVersionStage");
+    emulator.rotate(&engine, &id).await.unwrap();
+    let rotated = value_at(&id, AWSCURRENT).await;
+    assert!(
+        rotated["SECRET_KEY_PREVIOUS"] == before["SECRET_KEY"],
+        "the new rotation demoted the key that signed until now"
+    );
 }
 
 #[tokio::test]

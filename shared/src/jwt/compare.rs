@@ -166,6 +166,82 @@ pub fn dropped_keys(
     Ok(dropped)
 }
 
+/// A key that signs in the current version and so keeps signing until the pending one is promoted,
+/// but that the pending version stops verifying before a token it signs now ends its grace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortGrace {
+    pub set: SetName,
+    pub kid: String,
+    /// Its `verifyUntil` in the pending version.
+    pub until: u64,
+    /// When the pending version retired it: when createSecret built that version.
+    pub retired_at: Option<u64>,
+    pub grace_seconds: u64,
+    pub max_rotation_seconds: u64,
+}
+
+impl ShortGrace {
+    /// When the rotation has outlived `maxRotationSeconds` (the pending value is stale, rather than
+    /// built wrong): the time createSecret built the pending value.
+    pub fn stale(&self, now: u64) -> Option<u64> {
+        self.retired_at
+            .filter(|at| at.saturating_add(self.max_rotation_seconds) < now)
+    }
+}
+
+/// Routine rotations: every key that signs in the current version (its active key, and the key
+/// each flat convention's signer uses) keeps signing until `pending` is promoted, so under
+/// `pending` it must verify until at least `now + graceSeconds`. createSecret gives the key it
+/// demotes `maxRotationSeconds` more than that, so this holds until the rotation has taken longer.
+pub fn short_graces(
+    current: &SecretValue,
+    pending: &SecretValue,
+    now: u64,
+) -> Result<Vec<ShortGrace>, BackendError> {
+    let old = JwtSecret::read(current, Read::Keys, now)?;
+    let new = JwtSecret::read(pending, Read::Keys, now)?;
+    let mut short: Vec<ShortGrace> = Vec::new();
+    for set in &new.sets {
+        let old_set = old.set(set.name);
+        let old_alg = old_set.map_or(set.policy.algorithm, |s| s.policy.algorithm);
+        let mut signers: Vec<&Key> = Vec::new();
+        let listed_signer = old_set.and_then(KeySet::active).and_then(|active| {
+            set.keys
+                .iter()
+                .find(|k| k.material.same_as(&active.material))
+        });
+        signers.extend(listed_signer);
+        for kind in kinds(set) {
+            let Some(before) = Consumer::read(current, set.name, kind, old_alg)? else {
+                continue;
+            };
+            let flat_signer = before
+                .signer()
+                .and_then(|k| k.secret.as_ref())
+                .and_then(|secret| key_with(Some(set), secret.expose_secret()));
+            signers.extend(flat_signer);
+        }
+        let must_last = now.saturating_add(set.policy.grace_seconds);
+        for key in signers {
+            let Some(until) = key.verify_until.filter(|until| *until < must_last) else {
+                continue;
+            };
+            if short.iter().any(|s| s.set == set.name && s.kid == key.kid) {
+                continue;
+            }
+            short.push(ShortGrace {
+                set: set.name,
+                kid: key.kid.clone(),
+                until,
+                retired_at: key.retired_at,
+                grace_seconds: set.policy.grace_seconds,
+                max_rotation_seconds: set.policy.max_rotation_seconds,
+            });
+        }
+    }
+    Ok(short)
+}
+
 /// Emergency rotations: no key of the current version (from any field) may verify anything under
 /// `pending`, whatever kid a token claims.
 pub fn survivors(

@@ -114,8 +114,13 @@ impl JwtSecret {
                 }
                 (Read::Keys, None) => {
                     let policy = SetPolicy::from_json(name, policy_json, None)?;
-                    let keys =
-                        onboard::adopt(value, name, policy.algorithm, policy.grace_seconds, now)?;
+                    let keys = onboard::adopt(
+                        value,
+                        name,
+                        policy.algorithm,
+                        policy.previous_until(now),
+                        now,
+                    )?;
                     KeySet {
                         name,
                         policy,

@@ -103,8 +103,10 @@ impl Backend for JwtBackend {
     /// Signs a probe with the pending active key and verifies it through every convention the set
     /// serves (and its next key, which consumers pre-load); refuses forged probes (`alg: none`, a
     /// swapped algorithm, an unknown kid, a foreign key); then, in a routine rotation, checks that
-    /// every key the current version signs or verifies with still verifies until its grace ends,
-    /// and in an emergency one, that none does. Read-only.
+    /// every key the current version signs with verifies under the pending one for a whole grace
+    /// from now (it signs until promotion: this fails once the rotation has taken longer than
+    /// maxRotationSeconds), and that every key it signs or verifies with still verifies until its
+    /// grace ends; in an emergency one, that none does. Read-only.
     async fn verify_pending(
         &self,
         ctx: &BackendContext<'_>,
@@ -115,6 +117,7 @@ impl Backend for JwtBackend {
             &versions.pending,
             ctx.mode,
             self.now(),
+            ctx.secret_arn,
         )
     }
 }

@@ -42,13 +42,18 @@ pub fn kid_array_is_json(value: &SecretValue, set: SetName) -> bool {
 }
 
 /// The keys the flat conventions of `set` hold today: the signing key as `active`, every other key
-/// a consumer accepts as `previous`, verifying until `now + grace_seconds` (or its `expiresAt` when
-/// only a kid array lists it). Kids from a kid array are kept; other keys get new random kids.
+/// a consumer accepts as `previous`, verifying until `previous_until` (or its `expiresAt` when only
+/// a kid array lists it). Kids from a kid array are kept; other keys get new random kids.
+///
+/// `previous_until` is what a key demoted by the same rotation would get (now plus
+/// maxRotationSeconds plus graceSeconds): we cannot know when an adopted key stopped signing, and
+/// counting its grace the same way keeps a testSecret within maxRotationSeconds from finding it
+/// short.
 pub fn adopt(
     value: &SecretValue,
     set: SetName,
     alg: KeyAlg,
-    grace_seconds: u64,
+    previous_until: u64,
     now: u64,
 ) -> Result<Vec<Key>, BackendError> {
     let found: Vec<Found> = [
@@ -87,8 +92,8 @@ pub fn adopt(
     let mut add = |seen: &Seen, state: KeyState| -> Result<(), BackendError> {
         let field = seen.field.as_str();
         let secret = seen.secret.expose_secret();
-        let verify_until = (state == KeyState::Previous)
-            .then(|| seen.expires_at.unwrap_or(now.saturating_add(grace_seconds)));
+        let verify_until =
+            (state == KeyState::Previous).then(|| seen.expires_at.unwrap_or(previous_until));
         if let Some(existing) = keys
             .iter_mut()
             .find(|k| k.material.hmac_secret() == Some(secret))

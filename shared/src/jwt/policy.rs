@@ -1,13 +1,15 @@
-//! The `policy` member: per set, the algorithm, the grace period, the HMAC key size and the flat
-//! consumer conventions to write. Validated on every read; unknown fields are errors, so a typo
+//! The `policy` member: per set, the algorithm, the grace period, the longest a rotation may take,
+//! the HMAC key size and the flat consumer conventions to write. Validated on every read; unknown fields are errors, so a typo
 //! cannot silently fall back to a default.
 
 use super::model::{invalid, KeyAlg, SetName};
 use crate::backend::BackendError;
 use serde_json::{json, Map, Value};
 
-/// The longest grace, token lifetime or cache time accepted: 400 days.
+/// The longest grace, token lifetime, cache time or rotation accepted: 400 days.
 pub const MAX_SECONDS: u64 = 400 * 86_400;
+/// `maxRotationSeconds` when the policy does not say: an hour from createSecret to finishSecret.
+pub const DEFAULT_MAX_ROTATION_SECONDS: u64 = 3_600;
 /// The largest random HMAC key: 512 bytes.
 pub const MAX_HMAC_BYTES: u64 = 512;
 
@@ -67,6 +69,9 @@ pub struct SetPolicy {
     pub algorithm: KeyAlg,
     /// How long a previous key keeps verifying after it stops signing.
     pub grace_seconds: u64,
+    /// The longest a rotation may take from createSecret to finishSecret: the key createSecret
+    /// demotes keeps signing until then, so its grace is counted from that bound.
+    pub max_rotation_seconds: u64,
     pub token_lifetime_seconds: Option<u64>,
     pub cache_seconds: Option<u64>,
     /// Random bytes in a new HMAC key (HMAC sets only).
@@ -74,9 +79,10 @@ pub struct SetPolicy {
     pub conventions: Vec<Convention>,
 }
 
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 7] = [
     "algorithm",
     "graceSeconds",
+    "maxRotationSeconds",
     "tokenLifetimeSeconds",
     "cacheSeconds",
     "hmacKeyBytes",
@@ -145,6 +151,8 @@ impl SetPolicy {
                 (token_lifetime_seconds.unwrap_or(lifetime) + cache_seconds.unwrap_or(cache)).max(1)
             }
         };
+        let max_rotation_seconds =
+            seconds("maxRotationSeconds", 1)?.unwrap_or(DEFAULT_MAX_ROTATION_SECONDS);
         let hmac_key_bytes = match integer(object, "hmacKeyBytes", &path, 0, MAX_HMAC_BYTES)? {
             Some(_) if !algorithm.is_hmac() => {
                 return Err(invalid(
@@ -169,6 +177,7 @@ impl SetPolicy {
         Ok(Self {
             algorithm,
             grace_seconds,
+            max_rotation_seconds,
             token_lifetime_seconds,
             cache_seconds,
             hmac_key_bytes,
@@ -180,6 +189,10 @@ impl SetPolicy {
         let mut out = Map::new();
         out.insert("algorithm".into(), json!(self.algorithm.as_str()));
         out.insert("graceSeconds".into(), json!(self.grace_seconds));
+        out.insert(
+            "maxRotationSeconds".into(),
+            json!(self.max_rotation_seconds),
+        );
         if let Some(lifetime) = self.token_lifetime_seconds {
             out.insert("tokenLifetimeSeconds".into(), json!(lifetime));
         }
@@ -196,6 +209,14 @@ impl SetPolicy {
 
     pub fn has(&self, convention: Convention) -> bool {
         self.conventions.contains(&convention)
+    }
+
+    /// The `verifyUntil` of a key that stops signing in a rotation whose createSecret runs at
+    /// `now`: it may sign until finishSecret, at most `maxRotationSeconds` later, and a token it
+    /// signs then must verify for the whole grace.
+    pub fn previous_until(&self, now: u64) -> u64 {
+        now.saturating_add(self.max_rotation_seconds)
+            .saturating_add(self.grace_seconds)
     }
 }
 
@@ -288,11 +309,14 @@ mod tests {
         let policy = SetPolicy::from_json(SetName::Access, None, None).unwrap();
         assert_eq!(policy.algorithm, KeyAlg::HS256);
         assert_eq!(policy.grace_seconds, 90_000);
+        assert_eq!(policy.max_rotation_seconds, 3_600);
+        assert_eq!(policy.previous_until(100), 100 + 90_000 + 3_600);
         assert_eq!(policy.hmac_key_bytes, 32);
         assert_eq!(policy.conventions, Convention::ALL.to_vec());
         let refresh = SetPolicy::from_json(SetName::Refresh, None, Some(KeyAlg::HS512)).unwrap();
         assert_eq!(refresh.grace_seconds, 30 * 86_400 + 3_600);
         assert_eq!(refresh.hmac_key_bytes, 64);
+        assert_eq!(refresh.max_rotation_seconds, 3_600);
         assert_eq!(
             read(json!({"tokenLifetimeSeconds": 900, "cacheSeconds": 60}))
                 .unwrap()
@@ -310,6 +334,39 @@ mod tests {
         let ed = read(json!({"algorithm": "EdDSA", "graceSeconds": 60})).unwrap();
         assert!(ed.conventions.is_empty());
         assert_eq!(read(ed.to_json()).unwrap(), ed);
+    }
+
+    #[test]
+    fn max_rotation_seconds_defaults_to_an_hour_and_is_written_back() {
+        let default = read(json!({"graceSeconds": 60})).unwrap();
+        assert_eq!(default.max_rotation_seconds, DEFAULT_MAX_ROTATION_SECONDS);
+        assert_eq!(default.to_json()["maxRotationSeconds"], json!(3_600));
+        assert_eq!(read(default.to_json()).unwrap(), default);
+        for given in [1, 90, MAX_SECONDS] {
+            let policy = read(json!({"graceSeconds": 60, "maxRotationSeconds": given})).unwrap();
+            assert_eq!(policy.max_rotation_seconds, given);
+            assert_eq!(policy.to_json()["maxRotationSeconds"], json!(given));
+            assert_eq!(read(policy.to_json()).unwrap(), policy);
+        }
+        let saturated =
+            read(json!({"graceSeconds": MAX_SECONDS, "maxRotationSeconds": MAX_SECONDS})).unwrap();
+        assert_eq!(saturated.previous_until(u64::MAX - 1), u64::MAX);
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!("3600"),
+            json!(1.5),
+            json!(true),
+            json!(MAX_SECONDS + 1),
+        ] {
+            match read(json!({"maxRotationSeconds": bad})) {
+                Err(BackendError::InvalidField { field, problem }) => {
+                    assert_eq!(field, "policy.access.maxRotationSeconds", "{bad}");
+                    assert!(problem.contains("integer"), "{bad}: {problem}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -7,13 +7,17 @@ use crate::backend::{BackendError, Mode};
 use crate::secret::SecretValue;
 
 /// The pending value. Routine, per set: prune previous keys past `verifyUntil`; if there is a next
-/// key, the active key becomes previous (verifying until now + grace) and the next key becomes
-/// active; a set without a next key (the first rotation after onboarding) keeps its active key, so
-/// that consumers can load the new next key before it signs; a set without keys gets an active
-/// key. Then a new next key. Emergency: every old key is dropped; a new active and next key.
+/// key, the active key becomes previous and the next key becomes active. The demoted key keeps
+/// signing until finishSecret promotes this value, so it verifies until now plus
+/// maxRotationSeconds plus graceSeconds: a token it signs at any moment of a rotation that finishes
+/// in time gets the whole grace (testSecret refuses a rotation that did not). A set without a next
+/// key (the first rotation after onboarding) keeps its active key, so that consumers can load the
+/// new next key before it signs; a set without keys gets an active key. Then a new next key.
+/// Emergency: every old key is dropped; a new active and next key.
 ///
 /// Refuses a routine rotation that would stop a key verifying for some consumer before its grace
-/// ends (a single-slot `SECRET_KEY_PREVIOUS` when the last rotation is still within its grace).
+/// ends (a single-slot `SECRET_KEY_PREVIOUS` while the last previous key is before its
+/// `verifyUntil`, that is, within grace + maxRotationSeconds of the last rotation).
 pub fn build(current: &SecretValue, mode: Mode, now: u64) -> Result<SecretValue, BackendError> {
     let how = match mode {
         Mode::Routine => Read::Keys,
@@ -74,7 +78,7 @@ fn routine(set: &mut KeySet, now: u64) -> Result<(), BackendError> {
                 KeyState::Active => {
                     key.state = KeyState::Previous;
                     key.retired_at = Some(now);
-                    key.verify_until = Some(now.saturating_add(policy.grace_seconds));
+                    key.verify_until = Some(policy.previous_until(now));
                     demoted = Some(i);
                 }
                 KeyState::Next => {

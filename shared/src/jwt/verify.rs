@@ -1,11 +1,12 @@
 //! testSecret's work: prove the pending value through every consumer it serves, refuse forged
 //! tokens, and compare it with the current version. Read-only; safe to repeat.
 
-use super::compare::{dropped_keys, kinds, survivors};
+use super::compare::{dropped_keys, kinds, short_graces, survivors, ShortGrace};
 use super::doc::{is_owned, JwtSecret, KeySet, Read, KEY_SETS};
 use super::model::{generate, Key, KeyAlg, KeyState, Material, SetName};
 use super::policy::Convention;
 use super::probe::{sign, sign_hmac, sign_with, unsigned, Consumer, Kind};
+use super::time;
 use crate::backend::{BackendError, Mode};
 use crate::secret::SecretValue;
 use jsonwebtoken::EncodingKey;
@@ -94,12 +95,40 @@ fn not_verified(set: SetName, message: String) -> BackendError {
     BackendError::NotVerified(format!("set `{}`: {message}", set.as_str()))
 }
 
-/// The whole of testSecret. `now` decides which previous keys have reached their `verifyUntil`.
+/// Why a key that signs until promotion would verify too briefly under the pending version. When
+/// the rotation has outlived maxRotationSeconds, says so and how to start over: retrying cannot
+/// help, since createSecret keeps the value it wrote first.
+fn short_grace_message(short: &ShortGrace, secret_id: &str, now: u64) -> String {
+    let lost = format!(
+        "key `{}` signs tokens until this version is promoted, but this version stops verifying it \
+         at {}, so tokens it signs now would lose part of their grace (graceSeconds {})",
+        short.kid,
+        time::format(short.until),
+        short.grace_seconds
+    );
+    match short.stale(now) {
+        Some(built) => format!(
+            "the pending value was built at {}, more than maxRotationSeconds ({}) ago: {lost}. \
+             Start a new rotation: remove the stale AWSPENDING label (aws secretsmanager \
+             update-secret-version-stage --secret-id {secret_id} --version-stage AWSPENDING \
+             --remove-from-version-id <this rotation's ClientRequestToken>), then rotate again; \
+             raise policy.{}.maxRotationSeconds if rotations need longer",
+            time::format(built),
+            short.max_rotation_seconds,
+            short.set.as_str()
+        ),
+        None => lost,
+    }
+}
+
+/// The whole of testSecret for the secret `secret_id` (named in messages only). `now` decides
+/// which previous keys have reached their `verifyUntil`.
 pub fn verify_pending(
     current: &SecretValue,
     pending: &SecretValue,
     mode: Mode,
     now: u64,
+    secret_id: &str,
 ) -> Result<(), BackendError> {
     if pending.get(KEY_SETS).is_none() {
         return Err(BackendError::NotVerified(
@@ -180,6 +209,14 @@ pub fn verify_pending(
                     return Err(not_verified(set.name, format!("{field} accepts {what}")));
                 }
             }
+        }
+    }
+    if mode == Mode::Routine {
+        if let Some(short) = short_graces(current, pending, now)?.first() {
+            return Err(not_verified(
+                short.set,
+                short_grace_message(short, secret_id, now),
+            ));
         }
     }
     let (problems, how) = match mode {

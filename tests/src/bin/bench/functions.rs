@@ -32,8 +32,8 @@ impl Kind {
     }
 
     /// The least time between two rotations: JWT rotations a second apart keep, with the bench
-    /// secret's two-second grace, a few previous keys (as a real schedule keeps one) instead of
-    /// one per rotation; and a testSecret later than createSecret + grace fails (see BENCHMARKS.md).
+    /// secret's previous keys verifying 2 s (`maxRotationSeconds` 1 + `graceSeconds` 1), two
+    /// previous keys (a real schedule keeps one) instead of gaining one per rotation.
     fn spacing(self) -> Duration {
         match self {
             Kind::Jwt => Duration::from_secs(1),
@@ -228,8 +228,8 @@ async fn started(artifact: &Artifact, env: &[(&str, String)]) -> BenchResult<Fun
     Ok(function)
 }
 
-/// The size of the JWT value after the timed rotations: with a one-second grace, back-to-back
-/// rotations keep more previous keys than a 90-day schedule would (3 keys per set).
+/// The size of the JWT value after the timed rotations: rotations a second apart keep two
+/// previous keys per set (4 keys per set), one more than a 90-day schedule would (3).
 async fn jwt_note(emulator: &Emulator, secret_id: &str) -> Option<String> {
     let raw = emulator.value_at(secret_id, AWSCURRENT).await?;
     let value: serde_json::Value = serde_json::from_str(&raw).ok()?;

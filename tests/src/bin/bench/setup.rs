@@ -181,15 +181,17 @@ impl Stack {
         })
     }
 
-    /// A JWT key secret: an HS256 access set and an EdDSA refresh set. The grace is two seconds
-    /// (the bench paces JWT rotations a second apart, so that the value keeps a steady size);
-    /// `SECRET_KEY` (a single previous slot) is left out because it refuses a rotation while the
-    /// last one is within its grace.
+    /// A JWT key secret: an HS256 access set and an EdDSA refresh set. A demoted key verifies
+    /// for `maxRotationSeconds` + `graceSeconds` = 2 s after its rotation's createSecret, and the
+    /// bench paces JWT rotations a second apart, so the value keeps a steady size: active, next
+    /// and two previous keys per set. A rotation's steps run within a second (a testSecret more
+    /// than `maxRotationSeconds` after createSecret would fail). `SECRET_KEY` (a single previous
+    /// slot) is left out because it refuses a rotation while the last previous key verifies.
     pub async fn jwt_secret(&self) -> String {
         let value = json!({"policy": {
-            "access": {"algorithm": "HS256", "graceSeconds": 2,
+            "access": {"algorithm": "HS256", "graceSeconds": 1, "maxRotationSeconds": 1,
                        "conventions": ["signingSecret", "kidArray"]},
-            "refresh": {"algorithm": "EdDSA", "graceSeconds": 2}}});
+            "refresh": {"algorithm": "EdDSA", "graceSeconds": 1, "maxRotationSeconds": 1}}});
         self.emulator
             .create_secret("bench/jwt", &value.to_string())
             .await

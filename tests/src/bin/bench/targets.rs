@@ -39,7 +39,7 @@ pub const MINIMUM: [(&str, &[(&str, &str)]); 4] = [
             (GET, "the admin secret (masterarn)"),
             (
                 REFUSED,
-                "idempotency: does the pending password log in yet?",
+                "one login as the pending user (refused: this baseline never changes the password)",
             ),
             (LOGIN, "the admin session that sets the password"),
         ],
