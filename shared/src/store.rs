@@ -411,7 +411,10 @@ where
             if failure.is_timeout() {
                 "connect timeout".into()
             } else {
-                "could not reach the endpoint".into()
+                match failure.as_connector_error().and_then(|e| io_error_kind(e)) {
+                    Some(kind) => format!("could not reach the endpoint ({kind})"),
+                    None => "could not reach the endpoint".into(),
+                }
             },
         ),
         _ => (
@@ -427,6 +430,18 @@ where
         code,
         message,
     }
+}
+
+/// The I/O error under a failed dispatch (refused, reset, …): says why without quoting anything.
+fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut source = Some(err);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = current.source();
+    }
+    None
 }
 
 #[async_trait]

@@ -48,6 +48,7 @@ impl Emulator {
             run_as: None,
         })?;
         wait_for_port(port, Duration::from_secs(60), &mut process)?;
+        warm_up(port)?;
         Ok(Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             _process: process,
@@ -237,4 +238,31 @@ pub async fn run_step<S: SecretStore, B: Backend>(
     engine
         .handle(&RotationEvent::new(step, secret_id, token))
         .await
+}
+
+/// One Secrets Manager call before anyone else's: moto builds a service's app on its first request
+/// (≈ 0.2 s), and the answer proves the port is moto's.
+fn warm_up(port: u16) -> io::Result<()> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = "{}";
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Amz-Target: secretsmanager.ListSecrets\r\n\
+         Content-Type: application/x-amz-json-1.1\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=testing/20260101/{REGION}/secretsmanager/aws4_request, SignedHeaders=host, \
+         Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    if answer.starts_with("HTTP/1.1 200") && answer.contains("SecretList") {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "the emulator on port {port} did not answer ListSecrets: {}",
+            answer.lines().next().unwrap_or("no answer")
+        )))
+    }
 }

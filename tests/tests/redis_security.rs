@@ -1,6 +1,7 @@
 //! What a Redis rotation reveals and whom it trusts: no plaintext password reaches the server
 //! except in `AUTH`, no password or hash reaches a log, TLS checks the CA and the host name, and
-//! the shipped binary rotates through the Lambda Runtime API.
+//! a server that requires client certificates gets the one the secret holds, and the shipped
+//! binary rotates through the Lambda Runtime API.
 
 use rotation::password::generate_password;
 use rotation::store::{AWSCURRENT, AWSPREVIOUS};
@@ -289,6 +290,77 @@ async fn tls_verifies_the_certificate_authority_and_the_host_name() {
             "{stage}"
         );
     }
+}
+
+#[tokio::test]
+async fn mutual_tls_presents_the_client_certificate_the_secret_holds() {
+    let (tls, other_ca) = (TlsFiles::generate().unwrap(), TlsFiles::generate().unwrap());
+    let (client_cert, client_key) = tls.client_identity().unwrap();
+    let (foreign_cert, foreign_key) = other_ca.client_identity().unwrap();
+    let app_pw = password();
+    let server = RedisServer::start_opts(RedisOptions {
+        users: &[&format!("user app on >{app_pw} ~* +@all")],
+        tls: Some(&tls),
+        extra: &["tls-auth-clients yes"],
+        ..Default::default()
+    })
+    .unwrap();
+    let tls_port = server.tls_port.unwrap();
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let admin = admin_secret().await;
+    let secret = |identity: Option<(&str, &str)>| {
+        let mut value = json!({"masterarn": admin, "host": "localhost", "port": tls_port,
+                               "tls": true, "ca_bundle": tls.ca_pem, "connect_timeout": 2});
+        if let Some((cert, key)) = identity {
+            value["tls_client_cert"] = json!(cert);
+            value["tls_client_key"] = json!(key);
+        }
+        value
+    };
+    let before = server.acl_user("app").await.unwrap();
+    for identity in [None, Some((foreign_cert.as_str(), foreign_key.as_str()))] {
+        let id = user_secret(&server, "app", &app_pw, secret(identity)).await;
+        let err = emulator.rotate(&engine, &id).await.unwrap_err();
+        assert_eq!(err.kind(), "TargetUnreachable", "{err}");
+        assert!(!err.to_string().contains("PRIVATE KEY"), "{err}");
+    }
+    assert_eq!(
+        server.acl_user("app").await.unwrap(),
+        before,
+        "a server that refused the client changed nothing"
+    );
+
+    let id = user_secret(
+        &server,
+        "app",
+        &app_pw,
+        secret(Some((client_cert.as_str(), client_key.as_str()))),
+    )
+    .await;
+    for _ in 0..2 {
+        emulator
+            .rotate(&engine, &id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for stage in [AWSCURRENT, AWSPREVIOUS] {
+        assert!(
+            Credential::at(&id, stage)
+                .await
+                .unwrap()
+                .works_on(&server)
+                .await,
+            "{stage}"
+        );
+    }
+    let key_body = client_key
+        .lines()
+        .find(|l| !l.starts_with("-----") && l.len() > 20)
+        .unwrap();
+    assert!(
+        !LogCapture::global().contents().contains(key_body),
+        "the client key reached a log"
+    );
 }
 
 #[tokio::test]

@@ -65,6 +65,39 @@ impl TlsFiles {
         Ok(Self { dir, ca_pem })
     }
 
+    /// A client certificate signed by this CA (for `tls-auth-clients yes`): its PEM and its key's.
+    pub fn client_identity(&self) -> io::Result<(String, String)> {
+        let openssl = find_program("OPENSSL", &["openssl"], &[])?;
+        let dir = &self.dir;
+        run(Command::new(&openssl).current_dir(dir).args([
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=secret-rotation client",
+        ]))?;
+        std::fs::write(
+            dir.join("client.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+        )?;
+        run(Command::new(&openssl)
+            .current_dir(dir)
+            .args(["x509", "-req", "-in", "client.csr", "-CA", "ca.crt"])
+            .args(["-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt"])
+            .args(["-days", "2", "-extfile", "client.ext"]))?;
+        Ok((
+            std::fs::read_to_string(dir.join("client.crt"))?,
+            std::fs::read_to_string(dir.join("client.key"))?,
+        ))
+    }
+
     pub fn ca_path(&self) -> PathBuf {
         self.dir.join("ca.crt")
     }
