@@ -14,8 +14,10 @@ lint:
 ## The whole suite against real PostgreSQL, redis-server and moto, started by the tests themselves.
 test: deps lint test-rust test-terraform
 
+# --all-targets resolves features as `cargo test` does, so the test run and CI's bench smoke run
+# reuse this build instead of compiling the dependencies again with another feature set.
 test-rust:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace
 
 test-terraform:

@@ -8,7 +8,7 @@
 # 2 cores), reported with "zip: not built".
 #
 #   BENCH_SMOKE=1     short run for CI: 3 rotations, 3 cold starts, a fleet of 20; measures debug
-#                     binaries (cargo build, fast) unless BENCH_PROFILE=release
+#                     binaries (make test's build, reused) unless BENCH_PROFILE=release
 #   BENCH_PROFILE     release (default) | debug
 #   BENCH_REBUILD=1   rebuild target/release binaries even when they exist (cargo decides what is
 #                     stale); zips are `make build`'s
@@ -52,20 +52,24 @@ for kind in postgres redis jwt; do
   else
     bin=$target/$profile/secret-rotation-$kind
     export "BENCH_${upper}_BIN=$bin" "BENCH_${upper}_ZIP="
-    if [ "$profile" = debug ] || [ "${BENCH_REBUILD:-0}" = 1 ] || [ ! -x "$bin" ]; then
+    if [ "$profile" = release ] && { [ "${BENCH_REBUILD:-0}" = 1 ] || [ ! -x "$bin" ]; }; then
       to_build+=(-p "secret-rotation-$kind")
     fi
     if [ "$profile" = release ]; then log "$kind: $zip not built; measuring $bin"; fi
   fi
 done
-if [ ${#to_build[@]} -gt 0 ]; then
-  flags=()
-  if [ "$profile" = release ]; then flags=(--release); fi
-  log "building ${to_build[*]} (${profile})"
-  "$CARGO" build "${flags[@]}" "${to_build[@]}"
+if [ "$profile" = debug ]; then
+  # The same invocation as `make test`'s build (same features), so after it this is a no-op.
+  log "building the workspace (debug, as make test does), the bench included"
+  "$CARGO" build --workspace --all-targets
+else
+  if [ ${#to_build[@]} -gt 0 ]; then
+    log "building ${to_build[*]} (release)"
+    "$CARGO" build --release "${to_build[@]}"
+  fi
+  log "building the bench binary"
+  "$CARGO" build -q -p testkit --bin bench
 fi
-log "building the bench binary"
-"$CARGO" build -q -p testkit --bin bench
 
 pg_bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 {
