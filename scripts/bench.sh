@@ -14,6 +14,8 @@
 #                     stale); zips are `make build`'s
 #   BENCH_ROTATIONS, BENCH_COLD_STARTS, BENCH_FLEET=100,1000, BENCH_CONCURRENCY=32,
 #   BENCH_ONLY=postgres,redis,jwt,fleet   passed through to the bench binary
+#   BENCH_LAMBDA_MEMORY_MB=128   run the functions with Lambda's CPU share at that memory size (a CPU
+#                     cgroup with a CFS quota: needs write access to the cgroup fs; fails otherwise)
 #
 # Exits non-zero when any rotation or check fails (a missed target is reported, not fatal). The
 # figures are also written to target/bench/latest.md.
@@ -79,7 +81,7 @@ pg_bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
   echo "- cores (nproc): $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "- memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo); kernel $(uname -r); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- $(rustc --version); PostgreSQL $("$pg_bindir/postgres" --version 2>/dev/null | awk '{print $3}'); redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'); moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')"
-  echo "- command: \`$(env | grep -E '^BENCH_(SMOKE|ROTATIONS|COLD_STARTS|FLEET|CONCURRENCY|ONLY|REBUILD)=' | sort | tr '\n' ' ')scripts/bench.sh\` (profile: $profile)"
+  echo "- command: \`$(env | grep -E '^BENCH_(SMOKE|ROTATIONS|COLD_STARTS|FLEET|CONCURRENCY|ONLY|REBUILD|LAMBDA_MEMORY_MB)=' | sort | tr '\n' ' ')scripts/bench.sh\` (profile: $profile)"
   for kind in postgres redis jwt; do
     upper=${kind^^}
     bin_var=BENCH_${upper}_BIN

@@ -2,6 +2,7 @@
 //! connections per step (through counters), step and rotation latency, peak memory, CPU.
 
 use crate::baseline::Rig;
+use crate::lambda_cpu::LambdaCpu;
 use crate::proxy::{Calls, ConnectionCounter, CountingProxy, Session};
 use crate::runtime::{wait, Function};
 use crate::setup::{BenchResult, Stack};
@@ -57,10 +58,12 @@ pub struct Artifact {
     pub zip: Option<PathBuf>,
 }
 
-pub struct Options {
+pub struct Options<'a> {
     pub rotations: usize,
     pub cold_starts: usize,
     pub counted_rotations: usize,
+    /// Lambda's CPU share at a memory size, when the functions run confined to it.
+    pub cpu: Option<&'a LambdaCpu>,
 }
 
 #[derive(Default)]
@@ -88,7 +91,7 @@ pub async fn measure(
     stack: &Stack,
     kind: Kind,
     artifact: &Artifact,
-    options: &Options,
+    options: &Options<'_>,
     mut interleaved: Option<&mut Rig<'_>>,
 ) -> BenchResult<Measured> {
     let mut out = Measured::default();
@@ -107,7 +110,7 @@ pub async fn measure(
         every: kind.spacing(),
         last: None,
     };
-    let mut function = started(artifact, &env).await?;
+    let mut function = started(artifact, &env, options.cpu).await?;
     for _ in 0..options.counted_rotations {
         proxy.take();
         if let Some(counter) = &counter {
@@ -144,7 +147,7 @@ pub async fn measure(
     for _ in 0..options.cold_starts {
         let mut function = Function::prepare().await?;
         let answer = function.submit(&event);
-        function.spawn(&artifact.binary, &emulator.env())?;
+        function.spawn(&artifact.binary, &emulator.env(), options.cpu)?;
         let answer = wait(answer).await;
         let init = function.init_duration(Duration::from_secs(5)).await;
         match (&answer.outcome, init, function.spawned()) {
@@ -163,7 +166,7 @@ pub async fn measure(
 
     // 3. Latency, CPU and memory over the timed rotations, after one warm-up rotation. (CPU and
     //    memory are the function process's own: the interleaved work runs in this process.)
-    let mut function = started(artifact, &emulator.env()).await?;
+    let mut function = started(artifact, &emulator.env(), options.cpu).await?;
     if let Err(e) = rotate(&function, emulator, &timed, None, &mut pacer).await {
         out.failures.push(format!("warm-up rotation: {e}"));
         return Ok(out);
@@ -211,9 +214,13 @@ pub async fn measure(
     Ok(out)
 }
 
-async fn started(artifact: &Artifact, env: &[(&str, String)]) -> BenchResult<Function> {
+async fn started(
+    artifact: &Artifact,
+    env: &[(&str, String)],
+    cpu: Option<&LambdaCpu>,
+) -> BenchResult<Function> {
     let mut function = Function::prepare().await?;
-    function.spawn(&artifact.binary, env)?;
+    function.spawn(&artifact.binary, env, cpu)?;
     if function
         .init_duration(Duration::from_secs(30))
         .await

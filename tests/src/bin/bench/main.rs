@@ -5,12 +5,14 @@
 //! Settings (environment): BENCH_SMOKE=1 (a short run for CI), BENCH_ROTATIONS, BENCH_COLD_STARTS,
 //! BENCH_FLEET (comma-separated sizes), BENCH_CONCURRENCY, BENCH_ONLY (postgres,redis,jwt,fleet),
 //! BENCH_PROFILE (release|debug: the build being measured), BENCH_<KIND>_BIN and BENCH_<KIND>_ZIP
-//! (the binary to run and the zip it came from; KIND = POSTGRES, REDIS, JWT).
+//! (the binary to run and the zip it came from; KIND = POSTGRES, REDIS, JWT), BENCH_LAMBDA_MEMORY_MB
+//! (run the function processes with Lambda's CPU share at that memory size; see lambda_cpu.rs).
 //! Exits non-zero when any rotation or check fails.
 
 mod baseline;
 mod fleet;
 mod functions;
+mod lambda_cpu;
 mod proxy;
 mod report;
 mod runtime;
@@ -32,6 +34,7 @@ struct Config {
     fleet_sizes: Vec<usize>,
     concurrency: usize,
     only: Option<Vec<String>>,
+    lambda_memory_mb: Option<u32>,
 }
 
 impl Config {
@@ -57,7 +60,18 @@ impl Config {
             Err(_) if smoke => vec![20],
             Err(_) => vec![100, 1000],
         };
+        let lambda_memory_mb = match std::env::var("BENCH_LAMBDA_MEMORY_MB") {
+            Ok(v) => Some(
+                v.trim()
+                    .parse()
+                    .ok()
+                    .filter(|mb| (128..=10240).contains(mb))
+                    .ok_or("BENCH_LAMBDA_MEMORY_MB must be a Lambda memory size, 128 to 10240")?,
+            ),
+            Err(_) => None,
+        };
         Ok(Self {
+            lambda_memory_mb,
             smoke,
             profile: std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into()),
             rotations: number("BENCH_ROTATIONS", if smoke { 3 } else { 20 })?,
@@ -142,12 +156,20 @@ async fn run(config: &Config) -> BenchResult<bool> {
         config.fleet_sizes,
         config.concurrency
     );
+    let cpu = config
+        .lambda_memory_mb
+        .map(lambda_cpu::LambdaCpu::create)
+        .transpose()?;
+    if let Some(cpu) = &cpu {
+        println!("{}", cpu.describe());
+    }
     println!("starting moto_server, PostgreSQL and redis-server on 127.0.0.1 …");
     let stack = Stack::start().await?;
     let options = Options {
         rotations: config.rotations,
         cold_starts: config.cold_starts,
         counted_rotations: 2,
+        cpu: cpu.as_ref(),
     };
     let mut ok = true;
     let mut measured = Vec::new();
@@ -185,6 +207,7 @@ async fn run(config: &Config) -> BenchResult<bool> {
     }
     report::Report {
         profile: &config.profile,
+        cpu: cpu.as_ref(),
         rotations: config.rotations,
         functions: measured,
         baseline,

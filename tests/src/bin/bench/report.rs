@@ -3,6 +3,7 @@
 use crate::baseline::{self, Baseline};
 use crate::fleet::FleetRun;
 use crate::functions::{Artifact, Kind, Measured};
+use crate::lambda_cpu::LambdaCpu;
 use crate::proxy::{self, Calls};
 use crate::stats::{mib_from_kib, ms, seconds, size, Samples};
 use crate::targets::minimum_calls;
@@ -12,6 +13,7 @@ pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finish
 
 pub struct Report<'a> {
     pub profile: &'a str,
+    pub cpu: Option<&'a LambdaCpu>,
     pub rotations: usize,
     pub functions: Vec<(Kind, &'a Artifact, Measured)>,
     pub baseline: Option<Baseline>,
@@ -34,6 +36,9 @@ impl Report<'_> {
 
     fn print_functions(&self) {
         println!("\n### Start-up and size ({} build)\n", self.profile);
+        if let Some(cpu) = self.cpu {
+            println!("{}.\n", cpu.describe());
+        }
         println!("| function | binary | zip | init: start → first /next, p50 / p95 (ms) | cold start: start → first answer, p50 / p95 (ms) | VmHWM after first event |");
         println!("|---|---|---|---|---|---|");
         for (kind, artifact, m) in &self.functions {

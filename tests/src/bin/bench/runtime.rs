@@ -2,6 +2,7 @@
 //! no `env`), so that its pid is known and an event can wait in the queue before the process
 //! exists: process start → first answer is then exactly the cold start Lambda would see.
 
+use crate::lambda_cpu::{CpuGroup, LambdaCpu};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -41,6 +42,7 @@ pub struct Function {
     server: JoinHandle<()>,
     child: Option<tokio::process::Child>,
     spawned: Option<Instant>,
+    cpu_group: Option<CpuGroup>,
 }
 
 impl Function {
@@ -74,18 +76,26 @@ impl Function {
             server,
             child: None,
             spawned: None,
+            cpu_group: None,
         })
     }
 
-    /// Starts `binary` with exactly this environment (plus the Lambda variables).
-    pub fn spawn(&mut self, binary: &Path, env: &[(&str, String)]) -> std::io::Result<()> {
+    /// Starts `binary` with exactly this environment (plus the Lambda variables), inside `cpu`'s
+    /// cgroup from its first instruction when there is one.
+    pub fn spawn(
+        &mut self,
+        binary: &Path,
+        env: &[(&str, String)],
+        cpu: Option<&LambdaCpu>,
+    ) -> std::io::Result<()> {
         let mut command = tokio::process::Command::new(binary);
+        let memory_mb = cpu.map_or(128, |cpu| cpu.memory_mb);
         command
             .env_clear()
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", &self.address)
             .env("AWS_LAMBDA_FUNCTION_NAME", "bench-rotation")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench-rotation")
@@ -93,9 +103,29 @@ impl Function {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
+        let group = cpu
+            .map(LambdaCpu::group)
+            .transpose()
+            .map_err(std::io::Error::other)?;
+        if let Some(group) = &group {
+            let procs = group.procs_fd();
+            // SAFETY: between fork and exec the closure makes one pwrite(2), which is
+            // async-signal-safe, and allocates nothing; `procs` stays open as long as `group`,
+            // which `self` keeps until the process is reaped.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::pwrite(procs, b"0".as_ptr().cast(), 1, 0) == 1 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let started = Instant::now();
         self.child = Some(command.spawn()?);
         self.spawned = Some(started);
+        self.cpu_group = group;
         Ok(())
     }
 
@@ -158,6 +188,7 @@ impl Function {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
+        self.cpu_group = None;
     }
 }
 

@@ -103,9 +103,11 @@ pub fn excess(baseline: &Baseline, calls: &[Calls; 4], logins: u32) -> Excess {
 
 pub fn print(report: &Report<'_>) {
     println!("\n### Targets\n");
-    let evaluated = report.profile == "release";
-    if !evaluated {
+    let evaluated = report.profile == "release" && report.cpu.is_none();
+    if report.profile != "release" {
         println!("({} build: the start-up, memory and latency targets are for release builds and are not judged here)\n", report.profile);
+    } else if let Some(cpu) = report.cpu {
+        println!("(functions limited to Lambda's CPU share at {} MB: the start-up, memory and latency targets are for this machine's cores and are not judged here)\n", cpu.memory_mb);
     }
     println!("| target | measured | verdict |");
     println!("|---|---|---|");
