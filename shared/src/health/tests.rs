@@ -1,6 +1,7 @@
 //! Unit tests of the health rules.
 
 use super::*;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 const T0: u64 = 1_700_000_000;
