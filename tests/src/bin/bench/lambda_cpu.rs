@@ -62,8 +62,7 @@ impl LambdaCpu {
         let n = self.groups.fetch_add(1, Ordering::Relaxed);
         let dir = self.dir.join(format!("function-{n}"));
         std::fs::create_dir_all(&dir).map_err(|e| cannot(&dir, "create a cgroup", &e))?;
-        let quota =
-            (PERIOD_US * u64::from(self.memory_mb) / u64::from(ONE_VCPU_MB)).max(MIN_QUOTA_US);
+        let quota = self.quota_us();
         let written = if self.version == 1 {
             std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string())
                 .and_then(|()| std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string()))
@@ -83,17 +82,17 @@ impl LambdaCpu {
         }
     }
 
-    /// The share of one core, as a fraction.
-    pub fn share(&self) -> f64 {
-        f64::from(self.memory_mb) / f64::from(ONE_VCPU_MB)
+    /// CPU time per period: the share of one core Lambda gives `memory_mb`.
+    fn quota_us(&self) -> u64 {
+        (PERIOD_US * u64::from(self.memory_mb) / u64::from(ONE_VCPU_MB)).max(MIN_QUOTA_US)
     }
 
     pub fn describe(&self) -> String {
         format!(
             "function processes limited to {:.1} % of one core, each in a cgroup of its own: Lambda's CPU share at {} MB (one vCPU at {ONE_VCPU_MB} MB), a CFS quota of {:.2} ms per {} ms, under {}",
-            self.share() * 100.0,
+            self.quota_us() as f64 / PERIOD_US as f64 * 100.0,
             self.memory_mb,
-            self.share() * PERIOD_US as f64 / 1000.0,
+            self.quota_us() as f64 / 1000.0,
             PERIOD_US / 1000,
             self.dir.display()
         )
