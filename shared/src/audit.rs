@@ -96,6 +96,17 @@ impl Telemetry {
         }
     }
 
+    /// A break-glass use: the admin reset `user` without proof of possession of its credential.
+    pub fn record_break_glass(&self, engine: &str, secret: &str, user: &str, allowed_by: &str) {
+        self.write_line(&json!({
+            "event": "credential.break_glass",
+            "engine": engine,
+            "secret": secret,
+            "user": user,
+            "allowed_by": allowed_by,
+        }));
+    }
+
     fn metric(&self, dimensions: &[(&str, &str)], name: &str, unit: &str, value: u64) -> Value {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -2,6 +2,7 @@
 //!
 //! A backend knows its target (a database, a cache, a key set) and nothing of version stages.
 
+use crate::audit::Telemetry;
 use crate::error::RotationError;
 use crate::secret::{SecretFormatError, SecretValue};
 use crate::store::{SecretStore, VersionRef, AWSCURRENT};
@@ -122,6 +123,7 @@ pub struct BackendContext<'a> {
     pub secret_arn: &'a str,
     pub mode: Mode,
     store: &'a dyn SecretStore,
+    telemetry: Option<&'a Telemetry>,
 }
 
 impl<'a> BackendContext<'a> {
@@ -130,6 +132,28 @@ impl<'a> BackendContext<'a> {
             secret_arn,
             mode,
             store,
+            telemetry: None,
+        }
+    }
+
+    /// Where audit events of the backend's own (a break-glass reset) go.
+    pub fn with_telemetry(mut self, telemetry: &'a Telemetry) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// Records that the admin reset `user` without proof of possession, as the admin side allows:
+    /// an audit event of its own, and a warning.
+    pub fn record_break_glass(&self, engine: &str, user: &str, allowed_by: &str) {
+        tracing::warn!(
+            engine,
+            secret = self.secret_arn,
+            user,
+            allowed_by,
+            "break-glass: the admin resets a user whose current credential does not authenticate"
+        );
+        if let Some(telemetry) = self.telemetry {
+            telemetry.record_break_glass(engine, self.secret_arn, user, allowed_by);
         }
     }
 
@@ -191,6 +215,9 @@ pub enum BackendError {
     Rejected { target: String, detail: String },
     #[error("the pending credential does not work: {0}")]
     NotVerified(String),
+    /// The application secret asked for something only the admin side may allow.
+    #[error("refused by the trust boundary: field `{field}`: {rule}")]
+    Refused { field: String, rule: String },
     /// Reading another version of the secret failed; the engine reports the original error.
     #[error(transparent)]
     Stored(Box<RotationError>),
@@ -205,6 +232,7 @@ impl BackendError {
             BackendError::LoginRefused { .. } => "LoginRefused",
             BackendError::Rejected { .. } => "TargetRejected",
             BackendError::NotVerified(_) => "NotVerified",
+            BackendError::Refused { .. } => "Refused",
             BackendError::Stored(inner) => inner.kind(),
         }
     }

@@ -9,6 +9,7 @@ use crate::secret::{SecretValue, ROTATION_MODE_FIELD};
 use crate::store::{
     PutOutcome, SecretMetadata, SecretStore, VersionRef, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
 };
+use crate::trust;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -64,6 +65,10 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    fn context<'a>(&'a self, secret_arn: &'a str, mode: Mode) -> BackendContext<'a> {
+        BackendContext::new(secret_arn, mode, &self.store).with_telemetry(&self.telemetry)
     }
 
     /// Entry point for a raw Lambda payload.
@@ -125,13 +130,15 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         let current =
             required_value(&self.store, secret, current_version(secret)?, AWSCURRENT).await?;
         let mode = requested_mode(secret)?;
-        let ctx = BackendContext::new(arn, mode, &self.store);
+        let ctx = self.context(arn, mode);
         let mut pending = self
             .backend
             .build_pending(&ctx, &current)
             .await
             .map_err(|e| backend_error(Step::CreateSecret, arn, e))?;
         record_mode(&mut pending, mode);
+        let seal = trust::seal(&current, arn, token, &pending);
+        pending.insert(trust::SEAL_FIELD, Value::from(seal));
         let bytes = pending.serialized_len();
         if bytes > MAX_SECRET_BYTES {
             return Err(RotationError::ValueTooLarge {
@@ -159,7 +166,9 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         }
     }
 
-    /// setSecret: make the target accept the pending credential while the current one keeps working.
+    /// setSecret: refuse a pending value that createSecret did not seal with AWSCURRENT (someone
+    /// else may have written it), then make the target accept the pending credential while the
+    /// current one keeps working.
     async fn set_secret(
         &self,
         secret: &SecretMetadata,
@@ -168,11 +177,14 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         let pending = required_value(&self.store, secret, token, AWSPENDING).await?;
         let others = StoredVersions::of(&self.store, secret);
         let versions = Versions::new(pending, &others);
-        let ctx = BackendContext::new(&secret.arn, recorded_mode(&versions.pending), &self.store);
+        let failed = |e| backend_error(Step::SetSecret, &secret.arn, e);
+        let current = versions.current().await.map_err(failed)?;
+        trust::check_seal(current, &secret.arn, token, &versions.pending).map_err(failed)?;
+        let ctx = self.context(&secret.arn, recorded_mode(&versions.pending));
         self.backend
             .accept_pending(&ctx, &versions)
             .await
-            .map_err(|e| backend_error(Step::SetSecret, &secret.arn, e))?;
+            .map_err(failed)?;
         Ok(StepOutcome::Done)
     }
 
@@ -185,7 +197,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         let pending = required_value(&self.store, secret, token, AWSPENDING).await?;
         let others = StoredVersions::of(&self.store, secret);
         let versions = Versions::new(pending, &others);
-        let ctx = BackendContext::new(&secret.arn, recorded_mode(&versions.pending), &self.store);
+        let ctx = self.context(&secret.arn, recorded_mode(&versions.pending));
         self.backend
             .verify_pending(&ctx, &versions)
             .await
@@ -264,7 +276,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         demoted: Option<&SecretValue>,
     ) -> Result<(), RotationError> {
         let mode = recorded_mode(promoted);
-        let ctx = BackendContext::new(&secret.arn, mode, &self.store);
+        let ctx = self.context(&secret.arn, mode);
         self.backend
             .after_promotion(&ctx, promoted, demoted)
             .await

@@ -16,6 +16,7 @@ pub mod redis;
 pub mod runtime;
 pub mod secret;
 pub mod store;
+pub mod trust;
 
 pub use backend::{Backend, BackendContext, BackendError, Mode, Versions};
 pub use engine::{Engine, StepOutcome};

@@ -9,7 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 use std::fmt;
 
-/// The smallest HMAC key accepted: 256 bits (jsonwebtoken itself accepts one byte).
+/// The smallest HMAC key accepted, HS256's: 256 bits (jsonwebtoken itself accepts one byte).
+/// HS384 and HS512 need more: [`KeyAlg::min_hmac_key_bytes`].
 pub const MIN_HMAC_BYTES: usize = 32;
 
 /// A key set: `access` tokens, and optionally `refresh` tokens.
@@ -108,8 +109,14 @@ impl KeyAlg {
         match self {
             KeyAlg::HS384 => 48,
             KeyAlg::HS512 => 64,
-            _ => 32,
+            _ => MIN_HMAC_BYTES,
         }
+    }
+
+    /// The shortest HMAC key accepted for this algorithm, imported or generated: its hash output
+    /// size (RFC 7518 §3.2), so HS256 ≥ 32, HS384 ≥ 48, HS512 ≥ 64 bytes.
+    pub fn min_hmac_key_bytes(self) -> usize {
+        self.hmac_hash_bytes()
     }
 
     pub fn jwt(self) -> Algorithm {
@@ -121,6 +128,27 @@ impl KeyAlg {
             KeyAlg::ES256 => Algorithm::ES256,
         }
     }
+}
+
+/// An HMAC key refused for its length. Names the algorithm and the rule, never the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HmacKeyError {
+    /// A key read from the secret (a key set or a convention being onboarded).
+    #[error(
+        "is shorter than the {}-byte ({}-bit) minimum for {}; replace it with an emergency rotation",
+        .alg.min_hmac_key_bytes(),
+        .alg.min_hmac_key_bytes() * 8,
+        .alg.as_str()
+    )]
+    TooShort { alg: KeyAlg },
+    /// A key about to be generated from too few random bytes.
+    #[error(
+        "asks for {bytes} random bytes, fewer than the {}-byte ({}-bit) minimum for {}",
+        .alg.min_hmac_key_bytes(),
+        .alg.min_hmac_key_bytes() * 8,
+        .alg.as_str()
+    )]
+    TooFewBytes { alg: KeyAlg, bytes: usize },
 }
 
 /// A key's secret half. `Debug` never shows it.
@@ -286,7 +314,11 @@ impl Key {
                     "does not belong to an HMAC key",
                 ));
             }
-            hmac_material(required("secret")?, &format!("{path}.secret"))?
+            hmac_material(
+                required("secret")?,
+                alg,
+                &format!("{path}.secret (kid {kid})"),
+            )?
         } else {
             if entry.contains_key("secret") {
                 return Err(invalid(
@@ -332,16 +364,11 @@ pub fn check_kid(kid: &str, path: &str) -> Result<String, BackendError> {
     Ok(kid.to_owned())
 }
 
-/// An HMAC key string of at least 256 bits. The problem names the rule, never the value.
-pub fn hmac_material(secret: &str, path: &str) -> Result<Material, BackendError> {
-    if secret.len() < MIN_HMAC_BYTES {
-        return Err(invalid(
-            path,
-            &format!(
-                "is shorter than the {MIN_HMAC_BYTES}-byte (256-bit) minimum; \
-                 replace it with an emergency rotation"
-            ),
-        ));
+/// An HMAC key string at least as long as `alg`'s hash output. The problem names the rule,
+/// never the value.
+pub fn hmac_material(secret: &str, alg: KeyAlg, path: &str) -> Result<Material, BackendError> {
+    if secret.len() < alg.min_hmac_key_bytes() {
+        return Err(invalid(path, &HmacKeyError::TooShort { alg }.to_string()));
     }
     Ok(Material::Hmac(SecretString::from(secret.to_owned())))
 }
@@ -369,6 +396,17 @@ pub fn generate(
         detail: e.to_string(),
     };
     let material = if alg.is_hmac() {
+        // The policy already refuses fewer bytes; a caller passing its own count may not.
+        if hmac_bytes < alg.min_hmac_key_bytes() {
+            return Err(invalid(
+                &format!("policy.{}.hmacKeyBytes", set.as_str()),
+                &HmacKeyError::TooFewBytes {
+                    alg,
+                    bytes: hmac_bytes,
+                }
+                .to_string(),
+            ));
+        }
         Material::Hmac(keygen::hmac_secret(hmac_bytes).map_err(failed)?)
     } else {
         let pem = keygen::private_key_pem(alg).map_err(failed)?;

@@ -119,7 +119,7 @@ pub fn adopt(
             activated_at: (state == KeyState::Active).then_some(now),
             retired_at: None,
             verify_until,
-            material: hmac_material(secret, field)?,
+            material: hmac_material(secret, alg, field)?,
         });
         Ok(())
     };
