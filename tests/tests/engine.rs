@@ -285,6 +285,69 @@ async fn a_new_rotation_replaces_a_stale_pending_version() {
     assert!(matches!(err, RotationError::NotPending { .. }), "{err}");
 }
 
+/// A secret writer puts a value of their own on the AWSPENDING version before createSecret runs
+/// (or after AWSCURRENT changed): createSecret keeps it (Secrets Manager refuses a second value),
+/// and setSecret refuses it before the backend acts, because createSecret did not seal it.
+#[tokio::test]
+async fn a_pending_value_createsecret_did_not_build_is_refused_at_set_secret() {
+    let emulator = Emulator::shared();
+    let engine = engine();
+    let id = secret(&engine).await;
+    let current = emulator.value_at(&id, AWSCURRENT).await.unwrap();
+    let token = emulator.stage_rotation(&id).await;
+    let chosen = "chosen-by-the-secret-writer-0123456789";
+    let planted = json!({"engine": "fake", "username": "app", "password": chosen});
+    emulator
+        .client()
+        .put_secret_value()
+        .secret_id(&id)
+        .client_request_token(&token)
+        .secret_string(planted.to_string())
+        .version_stages(AWSPENDING)
+        .send()
+        .await
+        .unwrap();
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    let err = run_step(&engine, Step::SetSecret, &id, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "Refused", "{err}");
+    assert!(err.to_string().contains("rotation_seal"), "{err}");
+    assert!(!err.to_string().contains(chosen), "{err}");
+    // The service stops the rotation there; testSecret would fail too, as the target never
+    // accepted the planted password.
+    assert!(run_step(&engine, Step::TestSecret, &id, &token)
+        .await
+        .is_err());
+    assert!(!engine.backend().target.accepts(chosen));
+    assert_eq!(emulator.value_at(&id, AWSCURRENT).await.unwrap(), current);
+
+    // A sealed pending value stops being valid when AWSCURRENT changes under it.
+    let id = secret(&engine).await;
+    let token = emulator.stage_rotation(&id).await;
+    run_step(&engine, Step::CreateSecret, &id, &token)
+        .await
+        .unwrap();
+    let mut rewritten: Value =
+        serde_json::from_str(&emulator.value_at(&id, AWSCURRENT).await.unwrap()).unwrap();
+    rewritten["username"] = json!("victim");
+    emulator
+        .client()
+        .put_secret_value()
+        .secret_id(&id)
+        .secret_string(rewritten.to_string())
+        .version_stages(AWSCURRENT)
+        .send()
+        .await
+        .unwrap();
+    let err = run_step(&engine, Step::SetSecret, &id, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "Refused", "{err}");
+}
+
 #[tokio::test]
 async fn rotation_token_reaches_put_secret_value() {
     let emulator = Emulator::shared();
@@ -310,7 +373,8 @@ async fn rotation_token_reaches_put_secret_value() {
 }
 
 /// The engine reads a version only when the step or the backend needs it; the fake backend never
-/// asks for AWSCURRENT or AWSPREVIOUS in setSecret or testSecret, so neither is read there.
+/// asks for AWSCURRENT or AWSPREVIOUS, so only setSecret reads AWSCURRENT (the pending value's seal
+/// is checked against it) and no step reads AWSPREVIOUS.
 #[tokio::test]
 async fn each_step_makes_only_the_calls_it_needs() {
     let emulator = Emulator::shared();
@@ -331,7 +395,7 @@ async fn each_step_makes_only_the_calls_it_needs() {
         ),
         (
             Step::SetSecret,
-            &[("DescribeSecret", 1), ("GetSecretValue", 1)],
+            &[("DescribeSecret", 1), ("GetSecretValue", 2)],
         ),
         (
             Step::TestSecret,
