@@ -116,13 +116,17 @@ impl<'a> Rig<'a> {
         let step = Instant::now();
         timed(out, DESCRIBE, describe(client, id)).await?;
         let pending = timed(out, GET, value(client, id, Version::Id(&token))).await?;
+        let current = timed(out, GET, value(client, id, Version::Current)).await?;
         let master = timed(out, GET, value(client, admin_arn, Version::Current)).await?;
         let (user, user_password) = login_of(&pending)?;
+        let (current_user, current_password) = login_of(&current)?;
         let (admin, admin_password) = login_of(&master)?;
         let unknown = generate_password(32);
         if timed(out, REFUSED, pg_login(port, &user, &unknown)).await? {
             return Err("baseline: a random password logged in".into());
         }
+        // Proof of possession: the current credential logs in before the admin acts.
+        expect_login(timed(out, LOGIN, pg_login(port, &current_user, &current_password)).await?)?;
         expect_login(timed(out, LOGIN, pg_login(port, &admin, &admin_password)).await?)?;
         step_times[1] = step.elapsed();
 
