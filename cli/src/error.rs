@@ -62,6 +62,19 @@ pub enum CliError {
          was abandoned; see the rotation function's logs"
     )]
     Abandoned { secret: String, version: String },
+    /// An emergency rotation that did not revoke the previous credential; the tag stays so that
+    /// a retried finishSecret or `emergency --local --resume` completes it. `cause` is the
+    /// failure that stopped it, with a line break, or empty.
+    #[error(
+        "{cause}{secret}: revocation of the previous credential did not complete: {state}. \
+         The rotation:mode=emergency tag was kept, so that the revocation can be finished: fix \
+         the cause, then run `rotationctl emergency --local --resume {secret}`"
+    )]
+    RevocationIncomplete {
+        secret: String,
+        state: String,
+        cause: String,
+    },
     #[error("{0} secret(s) could not be described")]
     Unreadable(usize),
     #[error("not confirmed: nothing was changed")]

@@ -78,11 +78,13 @@ impl SecretStore for LocalStaging {
     }
 }
 
-/// Runs createSecret → setSecret → testSecret → finishSecret with `backend`, printing each step
-/// on `progress` as it runs. The engine's audit lines are not printed (the steps are).
+/// Runs `steps` in order (all four, or finishSecret alone to finish an emergency revocation) with
+/// `backend`, printing each step on `progress` as it runs. The engine's audit lines are not
+/// printed (the steps are).
 pub async fn run_steps<B: Backend>(
     staging: LocalStaging,
     backend: B,
+    steps: &[Step],
     progress: &mut dyn Write,
 ) -> Result<(), CliError> {
     let arn = staging.arn.clone();
@@ -92,8 +94,8 @@ pub async fn run_steps<B: Backend>(
         backend,
         Telemetry::to_writer(std::io::sink(), "rotationctl".into()),
     );
-    for (n, step) in Step::ALL.into_iter().enumerate() {
-        write!(progress, "[{}/4] {step:<12} ... ", n + 1)?;
+    for (n, &step) in steps.iter().enumerate() {
+        write!(progress, "[{}/{}] {step:<12} ... ", n + 1, steps.len())?;
         progress.flush()?;
         let started = Instant::now();
         let outcome = engine.handle(&RotationEvent::new(step, &arn, &token)).await;

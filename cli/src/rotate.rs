@@ -10,28 +10,23 @@ use rotation::postgres::PostgresBackend;
 use rotation::redis::RedisBackend;
 use rotation::secret::ROTATION_MODE_FIELD;
 use rotation::store::{SecretMetadata, SecretStore, VersionRef, AWSCURRENT, AWSPENDING};
-use rotation::SecretValue;
-use secrecy::ExposeSecret;
+use rotation::{SecretValue, Step};
+use secrecy::{ExposeSecret, SecretString};
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+const EMERGENCY: &str = "emergency";
 
-/// Which command runs, for the hints printed on failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Routine,
-    Emergency,
-}
-
-impl Kind {
-    fn command(self) -> &'static str {
-        match self {
-            Kind::Routine => "rotate",
-            Kind::Emergency => "emergency",
-        }
-    }
+/// How far a rotation that returned without error got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Finished {
+    /// The version is AWSCURRENT (and, when the caller asked to wait for it, the emergency tag
+    /// is gone).
+    Current(String),
+    /// `--no-wait`: Secrets Manager started the rotation of this version.
+    Started(String),
 }
 
 pub async fn rotate(
@@ -42,12 +37,73 @@ pub async fn rotate(
 ) -> Result<(), CliError> {
     let secret = ctx.store.describe(&args.secret_id).await?;
     let token = plan(&secret, args)?;
-    run(ctx, &secret, args, token, Kind::Routine, out, progress).await
+    let result = run(
+        ctx,
+        &secret,
+        args,
+        token.clone(),
+        &Step::ALL,
+        false,
+        progress,
+    )
+    .await;
+    match result {
+        Ok(Finished::Current(version)) => {
+            writeln!(
+                out,
+                "{}: rotated; version {version} is AWSCURRENT",
+                secret.name
+            )?;
+            Ok(())
+        }
+        Ok(Finished::Started(version)) => {
+            writeln!(
+                out,
+                "{}: rotation started (version {version}); follow it with `rotationctl status`",
+                secret.name
+            )?;
+            Ok(())
+        }
+        Err(CliError::Step { step, source, .. }) => {
+            let hint = match token {
+                Some(token) => routine_hint(ctx, &secret, &token).await,
+                None => String::new(),
+            };
+            Err(CliError::Step { step, source, hint })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// What a failed local routine rotation left, for the error message.
+async fn routine_hint(ctx: &Context, secret: &SecretMetadata, token: &str) -> String {
+    match ctx.store.describe(&secret.arn).await {
+        // A pending emergency rotation finished by `rotate`: its revocation is what failed.
+        Ok(now) if now.has_stage(token, AWSCURRENT) && now.tags.contains_key(MODE_TAG) => format!(
+            "\nversion {token} is AWSCURRENT, but {MODE_TAG} is still set: the revocation of the \
+             previous credential did not complete; fix the cause, then run \
+             `rotationctl emergency --local --resume {}`",
+            secret.name
+        ),
+        Ok(now) if now.has_stage(token, AWSCURRENT) => {
+            format!("\nversion {token} is AWSCURRENT: it was promoted before the failure")
+        }
+        Ok(now) if now.has_stage(token, AWSPENDING) => format!(
+            "\nversion {token} stays AWSPENDING: fix the cause, then run \
+             `rotationctl rotate --local --resume {}`",
+            secret.name
+        ),
+        Ok(_) => "\nnothing was staged".to_owned(),
+        Err(e) => format!("\ncould not read the secret again to tell what was staged: {e}"),
+    }
 }
 
 /// Tags the secret `rotation:mode=emergency`, then rotates it: the rotation revokes the previous
-/// credential as soon as the new one is promoted, and removes the tag. When nothing could be
-/// staged, the tag is removed again, so the next scheduled rotation is not an emergency one.
+/// credential as soon as the new one is promoted, and removes the tag last. Success is reported
+/// only once DescribeSecret shows the new version AWSCURRENT and the tag gone; a rotation that
+/// stopped after staging or before the revocation completed keeps the tag, so that a retried
+/// finishSecret or `emergency --local --resume` finishes it. When nothing could be staged, a tag
+/// this command added is removed again, so the next scheduled rotation is not an emergency one.
 pub async fn emergency(
     ctx: &Context,
     args: &EmergencyArgs,
@@ -55,39 +111,214 @@ pub async fn emergency(
     progress: &mut dyn Write,
 ) -> Result<(), CliError> {
     let secret = ctx.store.describe(&args.rotate.secret_id).await?;
-    let token = plan(&secret, &args.rotate)?;
-    if args.rotate.resume {
-        if let Some(token) = &token {
-            refuse_routine_pending(ctx, &secret, token).await?;
-        }
-    }
+    let plan = plan_emergency(ctx, &secret, &args.rotate).await?;
     confirm(&secret, args.yes, progress)?;
-    ctx.store
-        .add_tag(&secret.arn, MODE_TAG, "emergency")
-        .await?;
-    writeln!(progress, "tagged {MODE_TAG}=emergency")?;
+    let already_tagged = secret.tags.get(MODE_TAG).map(String::as_str) == Some(EMERGENCY);
+    if already_tagged {
+        writeln!(progress, "{MODE_TAG}={EMERGENCY} is already set")?;
+    } else {
+        ctx.store.add_tag(&secret.arn, MODE_TAG, EMERGENCY).await?;
+        writeln!(progress, "tagged {MODE_TAG}={EMERGENCY}")?;
+    }
+    let steps: &[Step] = if plan.revocation_only {
+        writeln!(
+            progress,
+            "version {} is already AWSCURRENT: finishing its revocation",
+            plan.token.as_deref().unwrap_or_default()
+        )?;
+        &[Step::FinishSecret]
+    } else {
+        &Step::ALL
+    };
     let result = run(
         ctx,
         &secret,
         &args.rotate,
-        token.clone(),
-        Kind::Emergency,
-        out,
+        plan.token.clone(),
+        steps,
+        true,
         progress,
     )
     .await;
-    if result.is_err() && !staged(ctx, &secret, token.as_deref()).await {
-        match ctx.store.remove_tag(&secret.arn, MODE_TAG).await {
-            Ok(()) => writeln!(progress, "nothing was staged: removed {MODE_TAG} again")?,
-            Err(e) => writeln!(progress, "could not remove {MODE_TAG} again: {e}")?,
+    if let Ok(Finished::Started(version)) = &result {
+        writeln!(
+            out,
+            "{}: emergency rotation started (version {version}); the rotation function revokes \
+             the previous credential and removes {MODE_TAG} once the version is AWSCURRENT; \
+             follow it with `rotationctl status`",
+            secret.name
+        )?;
+        return Ok(());
+    }
+    // Decided on what Secrets Manager shows now, not on what the steps returned.
+    let now = match ctx.store.describe(&secret.arn).await {
+        Ok(now) => now,
+        Err(e) => {
+            writeln!(
+                progress,
+                "could not read the secret again to check the revocation; {MODE_TAG} left as it is"
+            )?;
+            return Err(result.err().unwrap_or(CliError::Store(e)));
+        }
+    };
+    let promoted_before = secret.version_with_stage(AWSCURRENT);
+    match aftermath(promoted_before, plan.revocation_only, &now) {
+        Aftermath::Done(version) => match result {
+            Ok(_) => {
+                writeln!(
+                    out,
+                    "{}: rotated; version {version} is AWSCURRENT and the previous credential \
+                     is revoked",
+                    secret.name
+                )?;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        Aftermath::RevocationUnfinished(version) => Err(revocation_incomplete(
+            &secret,
+            format!("version {version} is AWSCURRENT, but the previous credential may still work"),
+            result.err(),
+        )),
+        Aftermath::Pending(version) => Err(revocation_incomplete(
+            &secret,
+            format!(
+                "version {version} stays AWSPENDING: nothing was promoted, the previous \
+                 credential still works"
+            ),
+            result.err(),
+        )),
+        Aftermath::NothingStaged => {
+            if already_tagged {
+                // Set before this command, possibly by an emergency rotation still unfinished.
+                writeln!(
+                    progress,
+                    "nothing was staged; {MODE_TAG} was set before: kept"
+                )?;
+            } else if now.tags.contains_key(MODE_TAG) {
+                match ctx.store.remove_tag(&secret.arn, MODE_TAG).await {
+                    Ok(()) => writeln!(progress, "nothing was staged: removed {MODE_TAG} again")?,
+                    Err(e) => writeln!(progress, "could not remove {MODE_TAG} again: {e}")?,
+                }
+            }
+            match result {
+                Ok(Finished::Current(version) | Finished::Started(version)) => {
+                    Err(CliError::Abandoned {
+                        secret: secret.name.clone(),
+                        version,
+                    })
+                }
+                Err(e) => Err(e),
+            }
         }
     }
-    result
+}
+
+fn revocation_incomplete(
+    secret: &SecretMetadata,
+    state: String,
+    cause: Option<CliError>,
+) -> CliError {
+    CliError::RevocationIncomplete {
+        secret: secret.name.clone(),
+        state,
+        cause: cause.map(|e| format!("{e}\n")).unwrap_or_default(),
+    }
+}
+
+/// Where an emergency rotation stands, from DescribeSecret after it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Aftermath {
+    /// The new version is AWSCURRENT and the tag is gone: the revocation completed.
+    Done(String),
+    /// The new version is AWSCURRENT but the tag is still on: the revocation has not completed.
+    RevocationUnfinished(String),
+    /// A version is still AWSPENDING: nothing was promoted.
+    Pending(String),
+    /// Nothing pending and AWSCURRENT did not move: nothing was staged (or it was abandoned).
+    NothingStaged,
+}
+
+/// `promoted_before` is the AWSCURRENT version before the rotation; `revocation_only` says the
+/// rotation only finished the revocation of that version.
+fn aftermath(
+    promoted_before: Option<&str>,
+    revocation_only: bool,
+    now: &SecretMetadata,
+) -> Aftermath {
+    let current = now.version_with_stage(AWSCURRENT);
+    match current {
+        Some(version) if revocation_only || current != promoted_before => {
+            if now.tags.contains_key(MODE_TAG) {
+                Aftermath::RevocationUnfinished(version.to_owned())
+            } else {
+                Aftermath::Done(version.to_owned())
+            }
+        }
+        _ => match pending_version(now) {
+            Some(version) => Aftermath::Pending(version.to_owned()),
+            None => Aftermath::NothingStaged,
+        },
+    }
+}
+
+/// The version labelled AWSPENDING and not also AWSCURRENT, if any.
+fn pending_version(secret: &SecretMetadata) -> Option<&str> {
+    secret
+        .versions
+        .iter()
+        .find(|(_, stages)| {
+            stages.iter().any(|s| s == AWSPENDING) && !stages.iter().any(|s| s == AWSCURRENT)
+        })
+        .map(|(id, _)| id.as_str())
+}
+
+/// What `emergency` runs.
+struct EmergencyPlan {
+    /// As for [`plan`].
+    token: Option<String>,
+    /// `--resume` after the new version was promoted but its revocation did not complete: only
+    /// finishSecret runs again, on the AWSCURRENT version.
+    revocation_only: bool,
+}
+
+async fn plan_emergency(
+    ctx: &Context,
+    secret: &SecretMetadata,
+    args: &RotateArgs,
+) -> Result<EmergencyPlan, CliError> {
+    match plan(secret, args) {
+        Ok(Some(token)) if args.resume => {
+            refuse_routine_pending(ctx, secret, &token).await?;
+            Ok(EmergencyPlan {
+                token: Some(token),
+                revocation_only: false,
+            })
+        }
+        Ok(token) => Ok(EmergencyPlan {
+            token,
+            revocation_only: false,
+        }),
+        // Nothing pending, but the tag is still on: an emergency rotation promoted its version
+        // and its revocation did not complete. finishSecret on that version finishes it.
+        Err(CliError::NothingToResume { secret: name }) if secret.tags.contains_key(MODE_TAG) => {
+            let current = secret.version_with_stage(AWSCURRENT);
+            match current {
+                Some(current) if records_emergency(ctx, secret, current).await? => {
+                    Ok(EmergencyPlan {
+                        token: Some(current.to_owned()),
+                        revocation_only: true,
+                    })
+                }
+                _ => Err(CliError::NothingToResume { secret: name }),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// createSecret records the mode in the pending value and the later steps follow it, not the tag:
 /// a pending version written by a routine createSecret cannot finish as an emergency rotation.
-/// Only the `rotation_mode` field of the pending value is looked at.
 async fn refuse_routine_pending(
     ctx: &Context,
     secret: &SecretMetadata,
@@ -97,13 +328,7 @@ async fn refuse_routine_pending(
         // Still empty: createSecret will record the emergency mode from the tag.
         return Ok(());
     };
-    let mode = SecretValue::parse(raw.expose_secret()).ok().and_then(|v| {
-        v.optional_str(ROTATION_MODE_FIELD)
-            .ok()
-            .flatten()
-            .map(str::to_owned)
-    });
-    if mode.as_deref() == Some("emergency") {
+    if recorded_mode(&raw).as_deref() == Some(EMERGENCY) {
         Ok(())
     } else {
         Err(CliError::RoutinePending {
@@ -111,6 +336,28 @@ async fn refuse_routine_pending(
             version: token.to_owned(),
         })
     }
+}
+
+async fn records_emergency(
+    ctx: &Context,
+    secret: &SecretMetadata,
+    version: &str,
+) -> Result<bool, CliError> {
+    let raw = ctx
+        .store
+        .value(&secret.arn, VersionRef::Id(version))
+        .await?;
+    Ok(raw.is_some_and(|raw| recorded_mode(&raw).as_deref() == Some(EMERGENCY)))
+}
+
+/// The `rotation_mode` field of a value; nothing else of the value is kept.
+fn recorded_mode(raw: &SecretString) -> Option<String> {
+    SecretValue::parse(raw.expose_secret()).ok().and_then(|v| {
+        v.optional_str(ROTATION_MODE_FIELD)
+            .ok()
+            .flatten()
+            .map(str::to_owned)
+    })
 }
 
 /// Refuses to start over a pending rotation; with `--resume`, continues it. Returns the token a
@@ -174,56 +421,24 @@ fn confirm(secret: &SecretMetadata, yes: bool, progress: &mut dyn Write) -> Resu
     }
 }
 
+/// Runs the rotation: `steps` locally with `token`, or by the service. `wait_for_untag`: by the
+/// service, also wait until the function has removed the emergency tag.
 async fn run(
     ctx: &Context,
     secret: &SecretMetadata,
     args: &RotateArgs,
     token: Option<String>,
-    kind: Kind,
-    out: &mut dyn Write,
+    steps: &[Step],
+    wait_for_untag: bool,
     progress: &mut dyn Write,
-) -> Result<(), CliError> {
+) -> Result<Finished, CliError> {
     match token {
         Some(token) if args.local => {
-            let result = rotate_local(ctx, secret, args, &token, progress).await;
-            match result {
-                Ok(()) => {
-                    writeln!(
-                        out,
-                        "{}: rotated; version {token} is AWSCURRENT",
-                        secret.name
-                    )?;
-                    Ok(())
-                }
-                Err(CliError::Step { step, source, .. }) => {
-                    let hint = if staged(ctx, secret, Some(&token)).await {
-                        format!(
-                            "\nversion {token} stays AWSPENDING: fix the cause, then run \
-                             `rotationctl {} --local --resume {}`",
-                            kind.command(),
-                            secret.name
-                        )
-                    } else {
-                        "\nnothing was staged".to_owned()
-                    };
-                    Err(CliError::Step { step, source, hint })
-                }
-                Err(other) => Err(other),
-            }
+            rotate_local(ctx, secret, args, &token, steps, progress).await?;
+            Ok(Finished::Current(token))
         }
-        _ => rotate_by_service(ctx, secret, args, out, progress).await,
+        _ => rotate_by_service(ctx, secret, args, wait_for_untag, progress).await,
     }
-}
-
-/// Whether `token` is now a version of the secret that carries AWSPENDING.
-async fn staged(ctx: &Context, secret: &SecretMetadata, token: Option<&str>) -> bool {
-    let Some(token) = token else {
-        return false;
-    };
-    ctx.store
-        .describe(&secret.arn)
-        .await
-        .is_ok_and(|s| s.has_stage(token, AWSPENDING))
 }
 
 async fn rotate_local(
@@ -231,17 +446,26 @@ async fn rotate_local(
     secret: &SecretMetadata,
     args: &RotateArgs,
     token: &str,
+    steps: &[Step],
     progress: &mut dyn Write,
 ) -> Result<(), CliError> {
     let engine = match args.engine {
         Some(engine) => engine.as_str().to_owned(),
         None => engine_field(ctx, secret).await?,
     };
-    writeln!(
-        progress,
-        "rotating {} locally with the {engine} backend; pending version {token}",
-        secret.name
-    )?;
+    if steps.contains(&Step::CreateSecret) {
+        writeln!(
+            progress,
+            "rotating {} locally with the {engine} backend; pending version {token}",
+            secret.name
+        )?;
+    } else {
+        writeln!(
+            progress,
+            "finishing {} locally with the {engine} backend; version {token}",
+            secret.name
+        )?;
+    }
     let staging = LocalStaging {
         inner: ctx.store.clone(),
         arn: secret.arn.clone(),
@@ -249,10 +473,11 @@ async fn rotate_local(
     };
     match engine.as_str() {
         "postgres" | "postgresql" | "aurora-postgresql" => {
-            run_steps(staging, PostgresBackend::from_config(&ctx.config), progress).await
+            let backend = PostgresBackend::from_config(&ctx.config);
+            run_steps(staging, backend, steps, progress).await
         }
-        "redis" => run_steps(staging, RedisBackend::new(), progress).await,
-        "jwt" => run_steps(staging, JwtBackend::new(), progress).await,
+        "redis" => run_steps(staging, RedisBackend::new(), steps, progress).await,
+        "jwt" => run_steps(staging, JwtBackend::new(), steps, progress).await,
         _ => Err(CliError::UnknownEngine {
             secret: secret.name.clone(),
             engine,
@@ -287,40 +512,43 @@ async fn engine_field(ctx: &Context, secret: &SecretMetadata) -> Result<String, 
 }
 
 /// RotateSecret, then (unless --no-wait) DescribeSecret every 2 s until the new version is
-/// AWSCURRENT, has been abandoned, or the timeout has passed.
+/// AWSCURRENT (with `wait_for_untag`, and the emergency tag gone), has been abandoned, or the
+/// timeout has passed.
 async fn rotate_by_service(
     ctx: &Context,
     secret: &SecretMetadata,
     args: &RotateArgs,
-    out: &mut dyn Write,
+    wait_for_untag: bool,
     progress: &mut dyn Write,
-) -> Result<(), CliError> {
+) -> Result<Finished, CliError> {
     let version = ctx.store.start_rotation(&secret.arn).await?;
     writeln!(
         progress,
         "Secrets Manager started the rotation: pending version {version}"
     )?;
     if args.no_wait {
-        writeln!(
-            out,
-            "{}: rotation started (version {version}); follow it with `rotationctl status`",
-            secret.name
-        )?;
-        return Ok(());
+        return Ok(Finished::Started(version));
     }
     let started = Instant::now();
     let timeout = Duration::from_secs(args.timeout);
     let mut last_note = Instant::now();
+    let mut noted_promotion = false;
     loop {
         let now = ctx.store.describe(&secret.arn).await?;
         match now.stages_of(&version) {
             Some(stages) if stages.iter().any(|s| s == AWSCURRENT) => {
-                writeln!(
-                    out,
-                    "{}: rotated; version {version} is AWSCURRENT",
-                    secret.name
-                )?;
-                return Ok(());
+                // The function removes the tag after the revocation, a moment after promoting.
+                if !wait_for_untag || !now.tags.contains_key(MODE_TAG) {
+                    return Ok(Finished::Current(version));
+                }
+                if !noted_promotion {
+                    writeln!(
+                        progress,
+                        "version {version} is AWSCURRENT; waiting for the revocation of the \
+                         previous credential"
+                    )?;
+                    noted_promotion = true;
+                }
             }
             Some(stages) if !stages.iter().any(|s| s == AWSPENDING) => {
                 return Err(CliError::Abandoned {
@@ -414,6 +642,56 @@ mod tests {
         ));
         let token = plan(&done, &args(true, false)).unwrap().unwrap();
         assert_eq!(token.len(), 36, "a fresh uuid token: {token}");
+    }
+
+    fn tagged(mut secret: SecretMetadata) -> SecretMetadata {
+        secret.tags.insert(MODE_TAG.into(), EMERGENCY.into());
+        secret
+    }
+
+    #[test]
+    fn an_emergency_succeeds_only_once_promoted_and_untagged() {
+        let before = Some("v1");
+        let promoted = secret(
+            &[("v1", &["AWSPREVIOUS"]), ("v2", &["AWSCURRENT"])],
+            FUNCTION,
+        );
+        assert_eq!(
+            aftermath(before, false, &promoted),
+            Aftermath::Done("v2".into())
+        );
+        assert_eq!(
+            aftermath(before, false, &tagged(promoted)),
+            Aftermath::RevocationUnfinished("v2".into())
+        );
+        let pending = secret(
+            &[("v1", &["AWSCURRENT"]), ("v2", &["AWSPENDING"])],
+            FUNCTION,
+        );
+        assert_eq!(
+            aftermath(before, false, &tagged(pending)),
+            Aftermath::Pending("v2".into())
+        );
+        let untouched = secret(&[("v1", &["AWSCURRENT"])], FUNCTION);
+        assert_eq!(
+            aftermath(before, false, &tagged(untouched.clone())),
+            Aftermath::NothingStaged
+        );
+        // AWSPENDING left on the current version is no pending rotation.
+        let leftover = secret(&[("v1", &["AWSCURRENT", "AWSPENDING"])], FUNCTION);
+        assert_eq!(
+            aftermath(before, false, &tagged(leftover)),
+            Aftermath::NothingStaged
+        );
+        // Finishing a revocation moves nothing: the tag alone tells whether it completed.
+        assert_eq!(
+            aftermath(before, true, &tagged(untouched.clone())),
+            Aftermath::RevocationUnfinished("v1".into())
+        );
+        assert_eq!(
+            aftermath(before, true, &untouched),
+            Aftermath::Done("v1".into())
+        );
     }
 
     #[test]

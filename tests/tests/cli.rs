@@ -83,7 +83,7 @@ async fn admin_secret() -> String {
                 .await
                 .unwrap();
             let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
-                                "username": ADMIN, "password": password});
+                                "username": ADMIN, "password": password, "ssl": false});
             Emulator::shared()
                 .create_secret("cli-pg-admin", &secret.to_string())
                 .await
@@ -134,6 +134,16 @@ async fn enable_rotation(id: &str, days: i64) {
 
 /// A PostgreSQL login role and its secret (plaintext connection, as the local server has no TLS).
 async fn postgres_secret(user: &str, alternating: bool) -> (String, String) {
+    let masterarn = if alternating {
+        Some(admin_secret().await)
+    } else {
+        None
+    };
+    postgres_secret_with_admin(user, masterarn).await
+}
+
+/// As [`postgres_secret`]; with `masterarn`, alternating users changed by that admin.
+async fn postgres_secret_with_admin(user: &str, masterarn: Option<String>) -> (String, String) {
     let password = random_password();
     server()
         .superuser_client()
@@ -144,8 +154,8 @@ async fn postgres_secret(user: &str, alternating: bool) -> (String, String) {
     let mut secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
                             "username": user, "password": password, "dbname": "postgres",
                             "ssl": false});
-    if alternating {
-        secret["masterarn"] = json!(admin_secret().await);
+    if let Some(masterarn) = masterarn {
+        secret["masterarn"] = json!(masterarn);
     }
     let id = Emulator::shared()
         .create_secret("cli-pg", &secret.to_string())
@@ -394,6 +404,202 @@ async fn emergency_revokes_the_previous_user_at_once() {
             current["password"].as_str().unwrap(),
         ],
     );
+}
+
+async fn secret_name(id: &str) -> String {
+    Emulator::shared().store().describe(id).await.unwrap().name
+}
+
+async fn mode_tag(id: &str) -> Option<String> {
+    let tags = Emulator::shared().store().describe(id).await.unwrap().tags;
+    tags.get(MODE_TAG).cloned()
+}
+
+/// The revocation fails for real: the admin may alter roles (setSecret works) but may not end
+/// another role's sessions, and the previous user has one open. The new version is promoted, the
+/// session survives, the tag stays; once the admin may, `--resume` finishes the revocation.
+#[tokio::test]
+async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it() {
+    let admin = unique("cli_nosignal");
+    let admin_password = random_password();
+    server()
+        .superuser_client()
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {admin} LOGIN CREATEROLE PASSWORD '{admin_password}'"
+        ))
+        .await
+        .unwrap();
+    let admin_arn = Emulator::shared()
+        .create_secret(
+            "cli-pg-admin-nosignal",
+            &json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
+                    "username": admin, "password": admin_password, "ssl": false})
+            .to_string(),
+        )
+        .await;
+    let base = unique("cli_revoke");
+    let (id, _) = postgres_secret_with_admin(&base, Some(admin_arn)).await;
+    let name = secret_name(&id).await;
+    let run = rotationctl(&["rotate", "--local", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let leaked = stage_value(&id, AWSCURRENT).await;
+    let leaked_session = server()
+        .connect(
+            leaked["username"].as_str().unwrap(),
+            leaked["password"].as_str().unwrap(),
+            "postgres",
+        )
+        .await
+        .expect("the previous user's session");
+
+    let failed = rotationctl(&["emergency", "--local", "--yes", &id]).await;
+    assert_eq!(failed.code, 1, "{}", failed.all());
+    assert!(
+        failed.stderr.contains("finishSecret failed")
+            && failed
+                .stderr
+                .contains("revocation of the previous credential did not complete")
+            && failed
+                .stderr
+                .contains("The rotation:mode=emergency tag was kept")
+            && failed
+                .stderr
+                .contains(&format!("`rotationctl emergency --local --resume {name}`")),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stdout.contains("rotated"), "{}", failed.stdout);
+    assert_eq!(mode_tag(&id).await.as_deref(), Some("emergency"));
+    let promoted = Emulator::shared()
+        .version_with(&id, AWSCURRENT)
+        .await
+        .unwrap();
+    assert_eq!(
+        stage_value(&id, AWSCURRENT).await["username"],
+        base.as_str()
+    );
+    assert!(
+        leaked_session.simple_query("SELECT 1").await.is_ok(),
+        "the previous user's session is still open"
+    );
+
+    server()
+        .superuser_client()
+        .await
+        .batch_execute(&format!("GRANT pg_signal_backend TO {admin}"))
+        .await
+        .unwrap();
+    let resumed = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    assert!(
+        resumed.stderr.contains("[1/1] finishSecret"),
+        "only finishSecret runs again: {}",
+        resumed.stderr
+    );
+    assert!(
+        resumed.stdout.contains(&format!(
+            "version {promoted} is AWSCURRENT and the previous credential is revoked"
+        )),
+        "{}",
+        resumed.stdout
+    );
+    assert_eq!(mode_tag(&id).await, None, "the tag is removed");
+    assert_eq!(
+        Emulator::shared().version_with(&id, AWSCURRENT).await,
+        Some(promoted),
+        "the resume promotes nothing new"
+    );
+    assert!(!logs_in(&leaked).await, "the previous user is revoked");
+    assert!(
+        leaked_session.simple_query("SELECT 1").await.is_err(),
+        "the previous user's session was ended"
+    );
+    assert!(logs_in(&stage_value(&id, AWSCURRENT).await).await);
+    let again = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
+    assert_eq!(again.code, 1, "{}", again.all());
+    assert!(
+        again.stderr.contains("nothing to resume"),
+        "{}",
+        again.stderr
+    );
+    let current = stage_value(&id, AWSCURRENT).await;
+    for run in [&failed, &resumed] {
+        assert_no_secret(
+            run,
+            &[
+                leaked["password"].as_str().unwrap(),
+                current["password"].as_str().unwrap(),
+                &admin_password,
+            ],
+        );
+    }
+}
+
+/// setSecret fails (the admin secret holds a wrong password): the version stays AWSPENDING and
+/// nothing is revoked, so the tag stays; once the admin secret is fixed, `--resume` finishes the
+/// rotation and the tag goes.
+#[tokio::test]
+async fn an_emergency_rotation_that_stops_after_staging_keeps_its_tag() {
+    let admin_arn = Emulator::shared()
+        .create_secret(
+            "cli-pg-admin-wrong",
+            &json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
+                    "username": ADMIN, "password": random_password(), "ssl": false})
+            .to_string(),
+        )
+        .await;
+    let base = unique("cli_staged");
+    let (id, _) = postgres_secret_with_admin(&base, Some(admin_arn.clone())).await;
+    let name = secret_name(&id).await;
+    let previous = stage_value(&id, AWSCURRENT).await;
+
+    let failed = rotationctl(&["emergency", "--local", "--yes", &id]).await;
+    assert_eq!(failed.code, 1, "{}", failed.all());
+    let pending = Emulator::shared()
+        .version_with(&id, AWSPENDING)
+        .await
+        .expect("createSecret staged a version");
+    assert!(
+        failed.stderr.contains("setSecret failed")
+            && failed
+                .stderr
+                .contains(&format!("version {pending} stays AWSPENDING"))
+            && failed
+                .stderr
+                .contains("The rotation:mode=emergency tag was kept")
+            && failed
+                .stderr
+                .contains(&format!("`rotationctl emergency --local --resume {name}`")),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stdout.contains("rotated"), "{}", failed.stdout);
+    assert_eq!(mode_tag(&id).await.as_deref(), Some("emergency"));
+
+    let admin = Emulator::shared()
+        .value_at(&admin_secret().await, AWSCURRENT)
+        .await;
+    Emulator::shared()
+        .client()
+        .put_secret_value()
+        .secret_id(&admin_arn)
+        .secret_string(admin.expect("the admin secret"))
+        .send()
+        .await
+        .expect("the admin secret is fixed");
+    let resumed = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    assert_eq!(
+        Emulator::shared().version_with(&id, AWSCURRENT).await,
+        Some(pending)
+    );
+    assert_eq!(mode_tag(&id).await, None, "the tag is removed");
+    assert!(!logs_in(&previous).await, "the previous user is revoked");
+    assert!(logs_in(&stage_value(&id, AWSCURRENT).await).await);
+    for run in [&failed, &resumed] {
+        assert_no_secret(run, &[previous["password"].as_str().unwrap()]);
+    }
 }
 
 #[tokio::test]

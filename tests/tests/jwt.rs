@@ -503,6 +503,68 @@ async fn onboarding_a_weak_key_is_refused_until_an_emergency_rotation_replaces_i
 }
 
 #[tokio::test]
+async fn onboarding_refuses_hs384_and_hs512_keys_shorter_than_their_hash_output() {
+    let emulator = Emulator::shared();
+    let engine = engine_with(JwtBackend::new());
+    // (algorithm, key length, accepted)
+    for (alg, len, accepted) in [
+        ("HS384", 32, false),
+        ("HS384", 47, false),
+        ("HS384", 48, true),
+        ("HS512", 63, false),
+        ("HS512", 64, true),
+    ] {
+        let key: String = "Hk7_".repeat(len).chars().take(len).collect();
+        let id = create(
+            "jwt-hmac-length",
+            json!({"policy": {"access": {"algorithm": alg}}, "SECRET_KEY": key}),
+        )
+        .await;
+        let token = emulator.stage_rotation(&id).await;
+        let created = run_step(&engine, Step::CreateSecret, &id, &token).await;
+        if !accepted {
+            let err = created.expect_err("a short key is refused");
+            assert_eq!(err.kind(), "InvalidSecret", "{alg}/{len}");
+            let message = err.to_string();
+            let min = KeyAlg::parse(alg).unwrap().min_hmac_key_bytes();
+            assert!(
+                message.contains("SECRET_KEY")
+                    && message.contains(&format!("{min}-byte ({}-bit) minimum for {alg}", min * 8)),
+                "{alg}/{len}: {message}"
+            );
+            assert!(
+                !message.contains(&key),
+                "{alg}/{len}: the message quotes the key"
+            );
+            assert!(
+                emulator.value_at(&id, AWSPENDING).await.is_none(),
+                "{alg}/{len}: nothing was written"
+            );
+            continue;
+        }
+        created.unwrap_or_else(|e| panic!("{alg}/{len}: {e}"));
+        for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+            run_step(&engine, step, &id, &token)
+                .await
+                .unwrap_or_else(|e| panic!("{alg}/{len} {step}: {e}"));
+        }
+        let current = value_at(&id, AWSCURRENT).await;
+        assert!(
+            current["SECRET_KEY"] == json!(key),
+            "{alg}/{len}: the key was kept"
+        );
+        assert!(
+            current["keySets"]["access"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["alg"] == alg),
+            "{alg}/{len}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn emergency_rotation_invalidates_every_earlier_token() {
     let emulator = Emulator::shared();
     let clock = TestClock::start();

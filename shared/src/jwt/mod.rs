@@ -20,7 +20,7 @@ pub mod time;
 mod verify;
 
 pub use compare::Dropped;
-pub use model::{KeyAlg, KeyState, SetName, MIN_HMAC_BYTES};
+pub use model::{HmacKeyError, KeyAlg, KeyState, SetName, MIN_HMAC_BYTES};
 pub use policy::{Convention, SetPolicy};
 
 use crate::backend::{Backend, BackendContext, BackendError, Versions};

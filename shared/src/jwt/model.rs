@@ -317,7 +317,8 @@ impl Key {
             hmac_material(
                 required("secret")?,
                 alg,
-                &format!("{path}.secret (kid {kid})"),
+                &format!("{path}.secret"),
+                Some(&kid),
             )?
         } else {
             if entry.contains_key("secret") {
@@ -364,11 +365,21 @@ pub fn check_kid(kid: &str, path: &str) -> Result<String, BackendError> {
     Ok(kid.to_owned())
 }
 
-/// An HMAC key string at least as long as `alg`'s hash output. The problem names the rule,
-/// never the value.
-pub fn hmac_material(secret: &str, alg: KeyAlg, path: &str) -> Result<Material, BackendError> {
+/// An HMAC key string at least as long as `alg`'s hash output. The problem names the field, the
+/// kid when there is one, and the rule; never the value.
+pub fn hmac_material(
+    secret: &str,
+    alg: KeyAlg,
+    path: &str,
+    kid: Option<&str>,
+) -> Result<Material, BackendError> {
     if secret.len() < alg.min_hmac_key_bytes() {
-        return Err(invalid(path, &HmacKeyError::TooShort { alg }.to_string()));
+        let rule = HmacKeyError::TooShort { alg };
+        let problem = match kid {
+            Some(kid) => format!("(kid {kid}) {rule}"),
+            None => rule.to_string(),
+        };
+        return Err(invalid(path, &problem));
     }
     Ok(Material::Hmac(SecretString::from(secret.to_owned())))
 }

@@ -104,7 +104,10 @@ pub fn adopt(
             }
             return Ok(());
         }
-        let kid = match kid_of(secret) {
+        let listed_kid = kid_of(secret);
+        // Only a kid the secret already lists names the key for the operator; a drawn one does not.
+        let material = hmac_material(secret, alg, field, listed_kid.as_deref())?;
+        let kid = match listed_kid {
             Some(kid) if keys.iter().any(|k| k.kid == kid) => {
                 return Err(invalid(field, "lists one kid for two different keys"))
             }
@@ -119,7 +122,7 @@ pub fn adopt(
             activated_at: (state == KeyState::Active).then_some(now),
             retired_at: None,
             verify_until,
-            material: hmac_material(secret, alg, field)?,
+            material,
         });
         Ok(())
     };

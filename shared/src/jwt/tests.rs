@@ -224,6 +224,116 @@ fn onboarding_refuses_weak_or_disagreeing_keys_without_quoting_them() {
     assert!(pending.get("JWT_SIGNING_SECRET") != Some(&json!(WEAK)));
 }
 
+/// A key of exactly `len` bytes that no message may quote.
+fn key_of_len(len: usize) -> String {
+    "Zq8-".repeat(len).chars().take(len).collect()
+}
+
+/// (algorithm, key length, accepted): RFC 7518's minimum is the hash output size.
+const HMAC_LENGTH_CASES: [(&str, usize, bool); 8] = [
+    ("HS256", 31, false),
+    ("HS256", 32, true),
+    ("HS384", 32, false),
+    ("HS384", 47, false),
+    ("HS384", 48, true),
+    ("HS512", 48, false),
+    ("HS512", 63, false),
+    ("HS512", 64, true),
+];
+
+#[test]
+fn onboarding_refuses_an_hmac_key_shorter_than_its_algorithms_hash_output() {
+    for (alg, len, accepted) in HMAC_LENGTH_CASES {
+        let key = key_of_len(len);
+        let current = value(json!({"policy": {"access": {"algorithm": alg}}, "SECRET_KEY": key}));
+        match build(&current, Mode::Routine, T0) {
+            Ok(_) if accepted => {
+                let pending = rotate(&current, Mode::Routine, T0);
+                assert_eq!(pending.get("SECRET_KEY"), Some(&json!(key)), "{alg}/{len}");
+                let access = keys(&pending, "access");
+                assert!(access.iter().all(|k| k["alg"] == alg), "{alg}/{len}");
+            }
+            Err(BackendError::InvalidField { field, problem }) if !accepted => {
+                assert_eq!(field, "SECRET_KEY", "{alg}/{len}");
+                let min = KeyAlg::parse(alg).unwrap().min_hmac_key_bytes();
+                assert!(
+                    problem.contains(&format!("{min}-byte ({}-bit) minimum for {alg}", min * 8)),
+                    "{alg}/{len}: {problem}"
+                );
+                assert!(
+                    !problem.contains(&key),
+                    "{alg}/{len}: the problem quotes the key"
+                );
+            }
+            other => panic!(
+                "{alg} with {len} bytes: accepted = {}, expected {accepted}",
+                other.is_ok()
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_key_set_entry_shorter_than_its_algorithms_hash_output_is_refused_by_field_and_kid() {
+    for (alg, len, accepted) in HMAC_LENGTH_CASES {
+        let key = key_of_len(len);
+        let current = value(json!({"keySets": {"access": [{
+            "kid": "k-short", "state": "active", "alg": alg,
+            "createdAt": "2026-04-17T00:00:00Z", "secret": key}]}}));
+        match JwtSecret::read(&current, Read::Keys, T0) {
+            Ok(_) if accepted => {}
+            Err(err @ BackendError::InvalidField { .. }) if !accepted => {
+                let text = err.to_string();
+                assert!(
+                    text.contains("keySets.access[0].secret") && text.contains("k-short"),
+                    "{alg}/{len}: {text}"
+                );
+                assert!(text.contains(&format!("minimum for {alg}")), "{text}");
+                assert!(!text.contains(&key) && !format!("{err:?}").contains(&key));
+            }
+            other => panic!(
+                "{alg} with {len} bytes: accepted = {}, expected {accepted}",
+                other.is_ok()
+            ),
+        }
+    }
+}
+
+#[test]
+fn generated_hmac_keys_are_at_least_their_algorithms_hash_output() {
+    for alg in [KeyAlg::HS256, KeyAlg::HS384, KeyAlg::HS512] {
+        let min = alg.min_hmac_key_bytes();
+        let refused = model::generate(SetName::Access, alg, min - 1, KeyState::Next, T0);
+        match refused {
+            Err(BackendError::InvalidField { field, problem }) => {
+                assert_eq!(field, "policy.access.hmacKeyBytes");
+                assert!(
+                    problem.contains(&format!("{min}-byte")),
+                    "{}: {problem}",
+                    alg.as_str()
+                );
+            }
+            other => panic!("{}: {:?}", alg.as_str(), other.map(|k| k.kid)),
+        }
+        let key = model::generate(SetName::Access, alg, min, KeyState::Next, T0).unwrap();
+        let secret = key.material.hmac_secret().unwrap();
+        assert!(secret.len() >= min, "{}", alg.as_str());
+        // The generated key passes the import rule it will meet on the next read.
+        assert!(model::hmac_material(secret, alg, "k", None).is_ok());
+    }
+    // The policy's default size for each algorithm generates keys that long.
+    for (alg, min) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
+        let pending = rotate(
+            &value(json!({"policy": {"access": {"algorithm": alg}}})),
+            Mode::Routine,
+            T0,
+        );
+        for key in keys(&pending, "access") {
+            assert!(key["secret"].as_str().unwrap().len() >= min, "{alg}");
+        }
+    }
+}
+
 #[test]
 fn secrets_that_are_not_jwt_key_sets_are_refused_by_field() {
     for (v, field) in [

@@ -48,16 +48,11 @@ locals {
         }
       },
       {
-        # GetRandomPassword has no resource-level permissions.
-        Sid      = "GenerateRandomPasswords"
-        Effect   = "Allow"
-        Action   = ["secretsmanager:GetRandomPassword"]
-        Resource = "*"
-      },
-      {
+        # Secrets Manager decrypts for GetSecretValue and asks for a data key
+        # for PutSecretValue; it never calls kms:Encrypt for a secret value.
         Sid      = "UseSecretKeysThroughSecretsManager"
         Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"]
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
         Resource = length(var.secret_kms_key_arns) > 0 ? var.secret_kms_key_arns : ["${local.arn_prefix}:kms:${local.region}:${local.account_id}:key/*"]
         Condition = {
           StringEquals = { "kms:ViaService" = "secretsmanager.${local.region}.${local.dns_suffix}" }
@@ -80,9 +75,12 @@ locals {
     ],
     length(var.privileged_secret_arns) == 0 ? [] : [
       {
+        # DescribeSecret: an RDS-managed admin secret holds no host, so the
+        # PostgreSQL function reads the aws:rds:primaryDB*Arn tags that name
+        # its database.
         Sid      = "ReadPrivilegedSecrets"
         Effect   = "Allow"
-        Action   = ["secretsmanager:GetSecretValue"]
+        Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
         Resource = var.privileged_secret_arns
       },
     ],
@@ -136,6 +134,14 @@ locals {
         Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
       },
     ] : [],
+  )
+
+  # Lists go to the function comma-joined; a variable is set only when its
+  # list is non-empty, so an unset list and an empty one read the same.
+  function_environment = merge(
+    var.environment_variables,
+    length(var.break_glass_users) == 0 ? {} : { ROTATION_BREAK_GLASS_USERS = join(",", var.break_glass_users) },
+    length(var.privileged_users) == 0 ? {} : { ROTATION_PRIVILEGED_USERS = join(",", var.privileged_users) },
   )
 
   rotation_events = {
@@ -222,7 +228,7 @@ resource "aws_lambda_function" "this" {
   }
 
   dynamic "environment" {
-    for_each = length(var.environment_variables) > 0 ? [var.environment_variables] : []
+    for_each = length(local.function_environment) > 0 ? [local.function_environment] : []
     content {
       variables = environment.value
     }
@@ -241,6 +247,14 @@ resource "aws_lambda_function" "this" {
   # The log group must exist first (else Lambda creates one without retention)
   # and the ENI permissions are needed while the function is created.
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+
+  lifecycle {
+    # One place for each list: the typed variables are validated, a map entry is not.
+    precondition {
+      condition     = !contains(keys(var.environment_variables), "ROTATION_BREAK_GLASS_USERS") && !contains(keys(var.environment_variables), "ROTATION_PRIVILEGED_USERS")
+      error_message = "Set ROTATION_BREAK_GLASS_USERS and ROTATION_PRIVILEGED_USERS through break_glass_users and privileged_users, not environment_variables."
+    }
+  }
 }
 
 ################################################################################

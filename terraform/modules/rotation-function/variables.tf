@@ -74,7 +74,7 @@ variable "reserved_concurrent_executions" {
 }
 
 variable "environment_variables" {
-  description = "Environment variables of the function. Never put credentials here; they belong in Secrets Manager."
+  description = "Environment variables of the function. Never put credentials here; they belong in Secrets Manager. ROTATION_BREAK_GLASS_USERS and ROTATION_PRIVILEGED_USERS come from break_glass_users and privileged_users."
   type        = map(string)
   default     = {}
 }
@@ -133,13 +133,37 @@ variable "secret_kms_key_arns" {
 }
 
 variable "privileged_secret_arns" {
-  description = "Secrets the function may read but never write, e.g. the admin secrets named by `masterarn` in PostgreSQL secrets."
+  description = "Secrets the function may read (DescribeSecret, GetSecretValue) but never write, e.g. the admin secrets named by `masterarn`. DescribeSecret gives the PostgreSQL function the RDS tags of an RDS-managed admin secret."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for arn in var.privileged_secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[^*]+$", arn))])
     error_message = "Every privileged_secret_arns entry must be a full Secrets Manager secret ARN without wildcards."
+  }
+}
+
+variable "break_glass_users" {
+  description = "User names, or prefixes ending in `*`, whose credential the function may reset with the admin secret without proof of possession of their current credential (a break-glass reset, audited). Passed as ROTATION_BREAK_GLASS_USERS, comma-joined; unset when empty."
+  type        = list(string)
+  default     = []
+
+  validation {
+    # As the function parses the list: a bare `*` or an inner `*` stops it at the first step.
+    condition     = alltrue([for user in var.break_glass_users : can(regex("^[^,\\s*]+\\*?$", user))])
+    error_message = "Every break_glass_users entry must be non-empty, without commas and without whitespace; a `*` may only end a non-empty prefix."
+  }
+}
+
+variable "privileged_users" {
+  description = "Admin, superuser or ACL-admin user names (or prefixes ending in `*`) the function may act on through an application secret. Passed as ROTATION_PRIVILEGED_USERS, comma-joined; unset when empty."
+  type        = list(string)
+  default     = []
+
+  validation {
+    # As the function parses the list: a bare `*` or an inner `*` stops it at the first step.
+    condition     = alltrue([for user in var.privileged_users : can(regex("^[^,\\s*]+\\*?$", user))])
+    error_message = "Every privileged_users entry must be non-empty, without commas and without whitespace; a `*` may only end a non-empty prefix."
   }
 }
 

@@ -131,8 +131,19 @@ run "complete" {
     condition = anytrue([
       for s in jsondecode(module.function["postgres"].role_policy_json).Statement :
       s.Sid == "ReadPrivilegedSecrets" && s.Resource == [var.postgres.master_secret_arn]
+      && toset(s.Action) == toset(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"])
     ])
-    error_message = "The PostgreSQL function must be able to read its masterarn secret."
+    error_message = "The PostgreSQL function must be able to read its masterarn secret, and describe it for its RDS tags."
+  }
+
+  assert {
+    condition = !anytrue(flatten([
+      for f in module.function : [
+        for s in jsondecode(f.role_policy_json).Statement :
+        anytrue([for a in flatten([s.Action]) : contains(["secretsmanager:GetRandomPassword", "kms:Encrypt"], a)])
+      ]
+    ]))
+    error_message = "No function may be granted an action it never calls."
   }
 
   assert {

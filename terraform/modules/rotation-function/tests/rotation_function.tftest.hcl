@@ -48,6 +48,8 @@ run "postgres_in_vpc" {
       security_group_ids = ["sg-1111"]
     }
     privileged_secret_arns = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-master-AbCdEf"]
+    break_glass_users      = ["orders_app", "legacy_*"]
+    privileged_users       = ["postgres", "rds_superuser_admin"]
   }
 
   assert {
@@ -131,12 +133,51 @@ run "postgres_in_vpc" {
     error_message = "KMS use must be limited by kms:EncryptionContext:SecretARN."
   }
 
+  # DescribeSecret: an RDS-managed admin secret names its database only in its tags.
   assert {
     condition = anytrue([
       for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
-      flatten([s.Action]) == ["secretsmanager:GetSecretValue"] && try(flatten([s.Resource]), []) == ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-master-AbCdEf"]
+      toset(flatten([s.Action])) == toset(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]) && try(flatten([s.Resource]), []) == ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-master-AbCdEf"]
     ])
-    error_message = "The privileged secrets must be readable, and only by their ARNs."
+    error_message = "The privileged secrets must be describable and readable, and only by their ARNs."
+  }
+
+  assert {
+    condition = !anytrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      contains(try(flatten([s.Resource]), []), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-master-AbCdEf") && anytrue([for a in flatten([s.Action]) : !contains(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], a)])
+    ])
+    error_message = "The privileged secrets must never be writable."
+  }
+
+  # Every action is one the functions (or Lambda on their behalf) use: nothing else.
+  assert {
+    condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Action])) == toset([
+      "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+      "secretsmanager:UpdateSecretVersionStage", "secretsmanager:UntagResource",
+      "kms:Decrypt", "kms:GenerateDataKey",
+      "logs:CreateLogStream", "logs:PutLogEvents",
+      "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+      "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+      "rds:DescribeDBInstances", "rds:DescribeDBClusters",
+    ])
+    error_message = "The policy must grant exactly the actions the postgres function in a VPC uses."
+  }
+
+  assert {
+    condition = !anytrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      anytrue([for a in flatten([s.Action]) : contains(["secretsmanager:GetRandomPassword", "kms:Encrypt"], a)])
+    ])
+    error_message = "No function calls GetRandomPassword, and Secrets Manager never calls kms:Encrypt for them."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables["ROTATION_BREAK_GLASS_USERS"] == "orders_app,legacy_*"
+      && aws_lambda_function.this.environment[0].variables["ROTATION_PRIVILEGED_USERS"] == "postgres,rds_superuser_admin"
+    )
+    error_message = "break_glass_users and privileged_users must reach the function comma-joined."
   }
 
   assert {
@@ -209,6 +250,19 @@ run "redis_outside_vpc" {
     condition     = !anytrue([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid == "ReadPrivilegedSecrets"])
     error_message = "No privileged secret statement without privileged secrets."
   }
+
+  assert {
+    condition = !anytrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      anytrue([for a in flatten([s.Action]) : contains(["secretsmanager:GetRandomPassword", "kms:Encrypt"], a)])
+    ])
+    error_message = "No function calls GetRandomPassword, and Secrets Manager never calls kms:Encrypt for them."
+  }
+
+  assert {
+    condition     = length(aws_lambda_function.this.environment) == 0
+    error_message = "Without environment variables and user lists the function must have no environment."
+  }
 }
 
 run "jwt_with_shared_topic_and_key" {
@@ -245,6 +299,11 @@ run "jwt_with_shared_topic_and_key" {
   assert {
     condition     = aws_lambda_function.this.architectures == tolist(["arm64"]) && aws_lambda_function.this.environment[0].variables["RUST_LOG"] == "info"
     error_message = "Architecture and environment variables must be passed through."
+  }
+
+  assert {
+    condition     = keys(aws_lambda_function.this.environment[0].variables) == tolist(["RUST_LOG"])
+    error_message = "Empty break_glass_users and privileged_users must not set ROTATION_BREAK_GLASS_USERS or ROTATION_PRIVILEGED_USERS."
   }
 
   assert {
@@ -327,4 +386,47 @@ run "refuses_missing_package" {
   }
 
   expect_failures = [var.package_path]
+}
+
+run "refuses_bad_user_lists" {
+  command = plan
+
+  variables {
+    break_glass_users = ["orders_app", "two,users"]
+    privileged_users  = ["postgres", ""]
+  }
+
+  expect_failures = [var.break_glass_users, var.privileged_users]
+}
+
+run "refuses_whitespace_in_user_lists" {
+  command = plan
+
+  variables {
+    break_glass_users = ["legacy *"]
+    privileged_users  = ["admin\t"]
+  }
+
+  expect_failures = [var.break_glass_users, var.privileged_users]
+}
+
+run "refuses_misplaced_wildcards_in_user_lists" {
+  command = plan
+
+  variables {
+    break_glass_users = ["*"]
+    privileged_users  = ["admin*user"]
+  }
+
+  expect_failures = [var.break_glass_users, var.privileged_users]
+}
+
+run "refuses_user_lists_in_environment_variables" {
+  command = plan
+
+  variables {
+    environment_variables = { ROTATION_PRIVILEGED_USERS = "postgres" }
+  }
+
+  expect_failures = [aws_lambda_function.this]
 }
