@@ -241,6 +241,197 @@ impl PostgresServer {
     }
 }
 
+/// What a role is and holds, read as the superuser, to prove an attack changed nothing. The
+/// password verifier is compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoleSnapshot {
+    verifier: Option<String>,
+    /// SUPERUSER, INHERIT, CREATEROLE, CREATEDB, LOGIN, REPLICATION, BYPASSRLS, connection limit,
+    /// VALID UNTIL, as one row.
+    pub attributes: String,
+    /// Roles it is a member of, and roles that are members of it.
+    pub member_of: Vec<String>,
+    pub members: Vec<String>,
+    /// Its per-role settings, every scope.
+    pub settings: Vec<String>,
+}
+
+impl RoleSnapshot {
+    pub fn same_password_as(&self, other: &RoleSnapshot) -> bool {
+        self.verifier == other.verifier
+    }
+
+    pub fn is_superuser(&self) -> bool {
+        self.attributes.starts_with("(t,")
+    }
+}
+
+impl std::fmt::Debug for RoleSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleSnapshot")
+            .field("has_password", &self.verifier.is_some())
+            .field("attributes", &self.attributes)
+            .field("member_of", &self.member_of)
+            .field("members", &self.members)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+const ROLE_SNAPSHOT: &str = "\
+SELECT a.rolpassword,
+  row(a.rolsuper, a.rolinherit, a.rolcreaterole, a.rolcreatedb, a.rolcanlogin, a.rolreplication,
+      a.rolbypassrls, a.rolconnlimit, a.rolvaliduntil)::text AS attributes,
+  ARRAY(SELECT r.rolname::text FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+        WHERE m.member = a.oid ORDER BY 1) AS member_of,
+  ARRAY(SELECT r.rolname::text FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member
+        WHERE m.roleid = a.oid ORDER BY 1) AS members,
+  ARRAY(SELECT coalesce(d.datname::text, '*') || ':' || c FROM pg_db_role_setting s
+        LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) c
+        WHERE s.setrole = a.oid ORDER BY 1) AS settings
+FROM pg_authid a WHERE a.rolname = $1";
+
+impl PostgresServer {
+    /// The role's state, or `None` when it does not exist.
+    pub async fn role_snapshot(&self, role: &str) -> Option<RoleSnapshot> {
+        let su = self.superuser_client().await;
+        let row = su
+            .query_opt(ROLE_SNAPSHOT, &[&role])
+            .await
+            .unwrap_or_else(|e| panic!("reading role {role}: {e}"))?;
+        Some(RoleSnapshot {
+            verifier: row.get(0),
+            attributes: row.get(1),
+            member_of: row.get(2),
+            members: row.get(3),
+            settings: row.get(4),
+        })
+    }
+}
+
+/// A fake PostgreSQL server: it answers an SSLRequest with `N` and a StartupMessage with
+/// AuthenticationCleartextPassword, so a client would send it a password in clear, and records
+/// every byte it receives.
+pub struct FakePostgres {
+    pub port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakePostgres {
+    pub async fn start() -> io::Result<Self> {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let fake = Self {
+            port,
+            received: Default::default(),
+            connections: Default::default(),
+        };
+        let (received, connections) = (fake.received.clone(), fake.connections.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(fake_session(stream, received.clone()));
+            }
+        });
+        Ok(fake)
+    }
+
+    /// Everything received so far, over every connection (test code only: never print it).
+    pub fn received(&self) -> Vec<u8> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn fake_session(
+    mut stream: tokio::net::TcpStream,
+    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SSL_REQUEST: u32 = 80_877_103;
+    let (mut unread, mut buffer, mut started) = (Vec::new(), vec![0u8; 8192], false);
+    while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+        received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(&buffer[..n]);
+        unread.extend_from_slice(&buffer[..n]);
+        loop {
+            // Before the startup message a message has no type byte; after it, one.
+            let at = usize::from(started);
+            let Some(len) = unread.get(at..at + 4) else {
+                break;
+            };
+            let end = at + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let needed = if started { end } else { end.max(8) };
+            if unread.len() < needed {
+                break;
+            }
+            let answer: Vec<u8> = if started {
+                // Whatever the client sent (its password): refuse, as a server would.
+                let mut fields = b"SFATAL\0C28P01\0Mpassword authentication failed\0\0".to_vec();
+                let mut error = b"E".to_vec();
+                error.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+                error.append(&mut fields);
+                error
+            } else if u32::from_be_bytes([unread[4], unread[5], unread[6], unread[7]])
+                == SSL_REQUEST
+            {
+                b"N".to_vec()
+            } else {
+                started = true;
+                // AuthenticationCleartextPassword: 'R', length 8, code 3.
+                vec![b'R', 0, 0, 0, 8, 0, 0, 0, 3]
+            };
+            unread.drain(..end);
+            if stream.write_all(&answer).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A TCP relay on its own port in front of a server: the same server under another endpoint.
+pub struct Relay {
+    pub port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Relay {
+    pub async fn start(target_port: u16) -> io::Result<Self> {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Ok(Self { port, connections })
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 fn as_user(user: Option<&str>, program: &Path) -> Command {
     match user {
         Some(user) => {

@@ -137,7 +137,8 @@ async fn setup() -> (Arc<PgTarget>, String) {
         ))
         .await;
     let emulator = Emulator::shared();
-    let admin = json!({"host": "127.0.0.1", "port": target.port, "username": ADMIN, "password": admin_password});
+    let admin = json!({"host": "127.0.0.1", "port": target.port, "username": ADMIN, "password": admin_password,
+                       "ssl": false});
     let admin_arn = emulator
         .create_secret("faults-pg-admin", &admin.to_string())
         .await;

@@ -105,7 +105,7 @@ async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
     let root_password = rotation::password::generate_password(24)
         .expose_secret()
         .to_owned();
-    let app = format!("user app on >{app_password} ~* +@all");
+    let app = format!("user app on >{app_password} ~* +@all -@admin");
     let root = format!("user root on >{root_password} ~* &* +@all");
     let server = RedisServer::start_opts(RedisOptions {
         users: &[&app, &root],
@@ -113,6 +113,7 @@ async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
     })
     .expect("redis-server starts");
     let port = server.port;
+    let admin_arn = testkit::redis::scenario::admin_secret_for(&server).await;
     let target = Arc::new(RedisTarget {
         server: Mutex::new(server),
         port,
@@ -120,7 +121,6 @@ async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
     });
 
     let emulator = Emulator::shared();
-    let admin_arn = testkit::redis::scenario::admin_secret().await;
     let value = json!({"engine": "redis", "host": "127.0.0.1", "port": port, "username": "app", "password": app_password,
                        "tls": false, "masterarn": admin_arn, "connect_timeout": 2});
     let id = emulator

@@ -282,6 +282,40 @@ async fn hostile_inputs_get_clear_errors_and_change_nothing() {
             &["RelatedSecret", "InvalidSecret"],
         ));
     }
+    // Admin secrets that would send the admin's credential elsewhere, or allow too much: refused
+    // by the trust boundary before any connection.
+    let admin_cases = [
+        (
+            "admin secret without host or RDS database",
+            json!({"username": "a", "password": PASSWORD}),
+        ),
+        (
+            "admin secret on another port than the application",
+            json!({"username": "a", "password": PASSWORD, "host": "127.0.0.1", "port": 1, "ssl": false}),
+        ),
+        (
+            "admin secret on another host than the application",
+            json!({"username": "a", "password": PASSWORD, "host": "db.elsewhere.invalid", "port": server().port}),
+        ),
+        (
+            "admin secret whose endpoints is not a list",
+            json!({"username": "a", "password": PASSWORD, "host": "127.0.0.1", "port": server().port,
+                   "endpoints": "127.0.0.1"}),
+        ),
+        (
+            "admin secret allowing break-glass for every user",
+            json!({"username": "a", "password": PASSWORD, "host": "127.0.0.1", "port": server().port,
+                   "break_glass_users": ["*"]}),
+        ),
+    ];
+    for (label, admin) in admin_cases {
+        let master = emulator
+            .create_secret("hostile-admin-trust", &admin.to_string())
+            .await;
+        let mut s = base_secret();
+        s["masterarn"] = json!(master);
+        secrets.push((label.into(), s.to_string(), &["Refused"]));
+    }
     for (label, raw, kinds) in &secrets {
         let id = emulator.create_secret("hostile-value", raw).await;
         let token = emulator.stage_rotation(&id).await;
@@ -311,7 +345,9 @@ async fn hostile_inputs_get_clear_errors_and_change_nothing() {
     .await;
     tally.record("unusable secret values", clean);
 
-    // 4. Names built to inject SQL: quoted, so they only ever name a role that does not exist.
+    // 4. Names built to inject SQL: quoted, so they only ever name a role that does not exist. A
+    // single user's login is refused; in alternating mode the admin is never used, because
+    // nothing proves possession of such a user's credential (and no break-glass allows it).
     let admin = admin_secret().await;
     let injections = [
         "'; DROP ROLE postgres; --",
@@ -334,14 +370,12 @@ async fn hostile_inputs_get_clear_errors_and_change_nothing() {
                 .create_secret("hostile-name", &secret.to_string())
                 .await;
             let token = emulator.stage_rotation(&id).await;
-            let clean = expect_clean_failure(
-                &engine,
-                &id,
-                &token,
-                &["LoginRefused", "TargetRejected"],
-                name,
-            )
-            .await;
+            let kinds: &[&str] = if alternating {
+                &["Refused"]
+            } else {
+                &["LoginRefused", "TargetRejected"]
+            };
+            let clean = expect_clean_failure(&engine, &id, &token, kinds, name).await;
             tally.record("usernames built to inject SQL", clean);
         }
     }
@@ -369,7 +403,8 @@ async fn admin_secret() -> String {
     ))
     .await
     .unwrap();
-    let secret = json!({"host": "127.0.0.1", "port": server().port, "username": "hostile_admin", "password": password});
+    let secret = json!({"host": "127.0.0.1", "port": server().port, "username": "hostile_admin", "password": password,
+                        "ssl": false});
     Emulator::shared()
         .create_secret("hostile-admin-ok", &secret.to_string())
         .await

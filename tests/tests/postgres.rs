@@ -49,7 +49,10 @@ async fn admin_secret() -> String {
             ))
             .await
             .unwrap();
-            let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port, "username": ADMIN, "password": password});
+            // The server speaks plaintext: the admin secret says so itself (the application
+            // secret's `ssl` never applies to the admin).
+            let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port, "username": ADMIN,
+                                "password": password, "ssl": false});
             Emulator::shared().create_secret("pg-admin", &secret.to_string()).await
         })
         .await
@@ -255,6 +258,83 @@ async fn objects_grants_and_settings_follow_the_base_role() {
         .batch_execute("DROP TABLE sales.made_by_clone")
         .await
         .expect("base drops the clone's table");
+}
+
+/// A base setting ALTER ROLE accepted but the admin cannot apply (a tablespace that does not exist,
+/// a superuser-only setting a non-superuser admin may not set) does not block the rotation: it is
+/// skipped with a warning naming it, and every other setting is copied.
+#[tokio::test]
+async fn a_base_setting_the_admin_cannot_apply_is_skipped_with_a_warning_and_the_rest_copied() {
+    let (emulator, engine) = (Emulator::shared(), engine());
+    let base = unique("unsettable");
+    let id = user_secret(&base, true).await;
+    let missing_tablespace = format!("nosuch_{base}");
+    let su = server().superuser_client().await;
+    su.batch_execute(&format!(
+        "ALTER ROLE {base} SET default_tablespace = '{missing_tablespace}'; \
+         ALTER ROLE {base} SET log_min_duration_statement = '2500ms'; \
+         ALTER ROLE {base} SET statement_timeout = '4321ms'; \
+         ALTER ROLE {base} IN DATABASE postgres SET work_mem = '3MB';"
+    ))
+    .await
+    .unwrap();
+
+    for round in 0..2 {
+        emulator
+            .rotate(&engine, &id)
+            .await
+            .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
+    }
+    let clone = server()
+        .connect(
+            &format!("{base}_clone"),
+            stage_value(&id, AWSPREVIOUS).await["password"]
+                .as_str()
+                .unwrap(),
+            "postgres",
+        )
+        .await
+        .expect("the clone logs in");
+    for (name, expected) in [("statement_timeout", "4321ms"), ("work_mem", "3MB")] {
+        let shown: String = clone
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(shown, expected, "{name} is copied");
+    }
+    let copied: Vec<String> = su
+        .query_one(
+            "SELECT coalesce(array_agg(c ORDER BY c), '{}') FROM pg_db_role_setting s, unnest(s.setconfig) c \
+             WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = $1)",
+            &[&format!("{base}_clone")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        !copied.iter().any(|c| c.starts_with("default_tablespace=")
+            || c.starts_with("log_min_duration_statement=")),
+        "the refused settings are not copied: {copied:?}"
+    );
+    let warnings: Vec<Value> = LogCapture::global()
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "WARN" && l["fields"]["role"] == base.as_str())
+        .collect();
+    for setting in ["default_tablespace", "log_min_duration_statement"] {
+        assert!(
+            warnings.iter().any(|w| w["fields"]["setting"] == setting),
+            "a warning names {setting}: {warnings:?}"
+        );
+    }
+    for warning in &warnings {
+        let line = warning.to_string();
+        assert!(
+            !line.contains(&missing_tablespace) && !line.contains("2500ms"),
+            "a warning names the setting, never its value: {line}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -595,30 +675,48 @@ async fn an_rds_managed_master_secret_is_located_through_the_rds_api() {
         "an RDS-managed master secret holds no host"
     );
 
-    let user = unique("rdsuser");
-    let id = user_secret(&user, false).await;
-    let mut value = stage_value(&id, AWSCURRENT).await;
-    value["masterarn"] = json!(master_arn);
-    value["strategy"] = json!("alternating-users");
-    emulator
-        .client()
-        .put_secret_value()
-        .secret_id(&id)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
-
     let engine = Engine::new(
         emulator.store(),
         PostgresBackend::from_config(&config),
         LogCapture::global().telemetry(),
     );
+    let user = unique("rdsuser");
+    let id = user_secret(&user, false).await;
+    let mut value = stage_value(&id, AWSCURRENT).await;
+    value["masterarn"] = json!(master_arn);
+    value["strategy"] = json!("alternating-users");
+    let put = |value: Value| {
+        let id = id.clone();
+        async move {
+            emulator
+                .client()
+                .put_secret_value()
+                .secret_id(&id)
+                .secret_string(value.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+
+    // An application secret on another server than the RDS database: the admin's credential is
+    // not sent there, and nothing is tried.
+    put(value.clone()).await;
+    let err = emulator.rotate(&engine, &id).await.unwrap_err();
+    assert_eq!(err.kind(), "Refused", "{err}");
+    assert!(err.to_string().contains("`host`"), "{err}");
+
+    // On the RDS database's own endpoint: accepted, and the rotation goes on to that endpoint
+    // (which does not exist outside the emulator).
+    value["host"] = json!(address);
+    value["port"] = json!(6543);
+    put(value).await;
     let err = emulator.rotate(&engine, &id).await.unwrap_err();
     let message = err.to_string();
+    assert_eq!(err.kind(), "TargetUnreachable", "{message}");
     assert!(
         message.contains(&format!("PostgreSQL at {address}:6543")),
-        "the admin session went to the RDS endpoint: {message}"
+        "the rotation went to the RDS endpoint: {message}"
     );
 }
 
@@ -692,6 +790,8 @@ async fn the_admin_transaction_is_six_requests() {
     let (port, counts) = start_request_counter().await;
     let mut admin = stage_value(&admin_secret().await, AWSCURRENT).await;
     admin["port"] = json!(port);
+    // The application's endpoint is the server behind the counter: the admin side says so.
+    admin["endpoints"] = json!([format!("127.0.0.1:{}", server().port)]);
     let mut value = stage_value(&id, AWSCURRENT).await;
     value["masterarn"] = json!(
         emulator

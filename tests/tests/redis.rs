@@ -7,7 +7,9 @@ use rotation::{RotationError, SecretStore, Step};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use testkit::emulator::run_step;
-use testkit::redis::scenario::{admin_secret, engine, rotate_checking, user_secret, Credential};
+use testkit::redis::scenario::{
+    admin_secret_for, engine, rotate_checking, user_secret, Credential,
+};
 use testkit::redis::RedisOptions;
 use testkit::{Emulator, RedisServer};
 
@@ -45,12 +47,12 @@ async fn acl_line(server: &RedisServer, user: &str) -> String {
 #[tokio::test]
 async fn single_user_keeps_the_previous_password_until_the_next_rotation() {
     let first = password();
-    let server = server(&[&format!("user app on >{first} ~app:* +@all")]);
+    let server = server(&[&format!("user app on >{first} ~app:* +@all -@admin")]);
     let id = user_secret(
         &server,
         "app",
         &first,
-        json!({"masterarn": admin_secret().await}),
+        json!({"masterarn": admin_secret_for(&server).await}),
     )
     .await;
     let engine = engine();
@@ -88,7 +90,8 @@ async fn alternating_users_take_turns_and_the_previous_works_until_the_next_rota
     let server = server(&[&format!(
         "user app on >{first} ~app:* &news:* +@read +@write -flushall"
     )]);
-    let extra = json!({"masterarn": admin_secret().await, "strategy": "alternating-users"});
+    let extra =
+        json!({"masterarn": admin_secret_for(&server).await, "strategy": "alternating-users"});
     let id = user_secret(&server, "app", &first, extra).await;
     let engine = engine();
     let mut history = vec![Credential::current(&id).await];
@@ -138,7 +141,7 @@ async fn clones_match_the_original_and_drift_is_undone() {
         .map(|((name, rules), pw)| format!("user {name} >{pw} {rules}"))
         .collect();
     let server = server(&lines.iter().map(String::as_str).collect::<Vec<_>>());
-    let admin = admin_secret().await;
+    let admin = admin_secret_for(&server).await;
     let engine = engine();
     for ((name, _), pw) in users.iter().zip(&passwords) {
         let extra = json!({"masterarn": admin, "strategy": "alternating"});
@@ -165,12 +168,14 @@ async fn clones_match_the_original_and_drift_is_undone() {
         );
 
         // Someone widens the clone by hand; the next rotation that makes it current undoes that.
+        // (A clone widened to ACL or admin permissions is refused instead: see trust_redis.)
         let mut admin_con = server.admin().await;
         let _: () = redis::cmd("ACL")
             .arg("SETUSER")
             .arg(&clone)
             .arg("~*")
             .arg("+@all")
+            .arg("-@admin")
             .query_async(&mut admin_con)
             .await
             .unwrap();
@@ -202,10 +207,10 @@ async fn a_user_that_may_change_itself_rotates_without_an_admin_secret() {
 async fn emergency_rotations_revoke_the_previous_credential_now() {
     let emulator = Emulator::shared();
     let engine = engine();
-    let admin = admin_secret().await;
     for strategy in ["single-user", "alternating-users"] {
         let first = password();
-        let server = server(&[&format!("user app on >{first} ~* +@all")]);
+        let server = server(&[&format!("user app on >{first} ~* +@all -@admin")]);
+        let admin = admin_secret_for(&server).await;
         let id = user_secret(
             &server,
             "app",
@@ -262,12 +267,12 @@ async fn emergency_rotations_revoke_the_previous_credential_now() {
 #[tokio::test]
 async fn every_step_can_be_repeated_and_resumed() {
     let first = password();
-    let server = server(&[&format!("user app on >{first} ~* +@all")]);
+    let server = server(&[&format!("user app on >{first} ~* +@all -@admin")]);
     let id = user_secret(
         &server,
         "app",
         &first,
-        json!({"masterarn": admin_secret().await}),
+        json!({"masterarn": admin_secret_for(&server).await}),
     )
     .await;
     let (emulator, engine) = (Emulator::shared(), engine());
@@ -319,7 +324,7 @@ async fn hostile_or_unusable_users_fail_cleanly_and_change_nothing() {
         &format!("user app on >{first} ~* +@all"),
         "user open on nopass ~* +@all",
     ]);
-    let admin = admin_secret().await;
+    let admin = admin_secret_for(&server).await;
     let (emulator, engine) = (Emulator::shared(), engine());
     let before = server.acl_list().await;
     let long = "a".repeat(300);

@@ -8,7 +8,9 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use testkit::emulator::run_step;
-use testkit::redis::scenario::{admin_secret, engine, user_secret, Credential};
+use testkit::redis::scenario::{
+    admin_secret_for, admin_secret_with, engine, user_secret, Credential,
+};
 use testkit::redis::RedisOptions;
 use testkit::{Emulator, RedisServer};
 
@@ -28,11 +30,10 @@ async fn works_everywhere(credential: &Credential, servers: &[&RedisServer]) -> 
 #[tokio::test]
 async fn rotations_survive_a_restart_with_an_aclfile_and_with_users_in_the_config_file() {
     let (emulator, engine) = (Emulator::shared(), engine());
-    let admin = admin_secret().await;
     for aclfile in [true, false] {
         let (app_pw, svc_pw) = (password(), password());
         let users = [
-            format!("user app on >{app_pw} ~app:* +@all"),
+            format!("user app on >{app_pw} ~app:* +@all -@admin"),
             format!("user svc on >{svc_pw} ~svc:* &svc:* +@read (~other:* +set)"),
         ];
         let mut server = RedisServer::start_opts(RedisOptions {
@@ -41,6 +42,7 @@ async fn rotations_survive_a_restart_with_an_aclfile_and_with_users_in_the_confi
             ..Default::default()
         })
         .expect("redis-server starts");
+        let admin = admin_secret_for(&server).await;
         let single = user_secret(&server, "app", &app_pw, json!({"masterarn": admin})).await;
         let alternating = user_secret(
             &server,
@@ -91,9 +93,9 @@ async fn rotations_survive_a_restart_with_an_aclfile_and_with_users_in_the_confi
 async fn a_primary_and_its_replica_both_get_the_change_and_test_secret_checks_both() {
     let (app_pw, ops_pw, list_pw) = (password(), password(), password());
     let users = [
-        format!("user app on >{app_pw} ~* +@all"),
-        format!("user ops on >{ops_pw} ~* +@all"),
-        format!("user listed on >{list_pw} ~* +@all"),
+        format!("user app on >{app_pw} ~* +@all -@admin"),
+        format!("user ops on >{ops_pw} ~* +@all -@admin"),
+        format!("user listed on >{list_pw} ~* +@all -@admin"),
     ];
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
     let primary = RedisServer::start_opts(RedisOptions {
@@ -110,7 +112,7 @@ async fn a_primary_and_its_replica_both_get_the_change_and_test_secret_checks_bo
     replica.wait_for_sync().await;
     let nodes = [&primary, &replica];
     let (emulator, engine) = (Emulator::shared(), engine());
-    let admin = admin_secret().await;
+    let admin = admin_secret_for(&primary).await;
 
     // Seeded at the primary: the replica is discovered from INFO replication.
     let id = user_secret(&primary, "app", &app_pw, json!({"masterarn": admin})).await;
@@ -168,16 +170,22 @@ async fn a_primary_and_its_replica_both_get_the_change_and_test_secret_checks_bo
     }
     assert!(works_everywhere(&Credential::current(&id).await, &nodes).await);
 
-    // Seeded at the replica: its primary is discovered through master_host.
-    let id = user_secret(&replica, "ops", &ops_pw, json!({"masterarn": admin})).await;
+    // Seeded at the replica (the admin secret names it): its primary is discovered through
+    // master_host.
+    let admin_at_replica = admin_secret_for(&replica).await;
+    let extra = json!({"masterarn": admin_at_replica});
+    let id = user_secret(&replica, "ops", &ops_pw, extra).await;
     emulator.rotate(&engine, &id).await.unwrap();
     assert!(
         works_everywhere(&Credential::current(&id).await, &nodes).await,
         "found from the replica"
     );
 
-    // An explicit node list replaces discovery.
-    let extra = json!({"masterarn": admin, "nodes": [format!("127.0.0.1:{}", replica.port)]});
+    // An explicit node list (the admin secret's) replaces discovery.
+    let listed = json!([format!("127.0.0.1:{}", replica.port)]);
+    let mut admin_fields = primary.endpoint_fields();
+    admin_fields["nodes"] = listed.clone();
+    let extra = json!({"masterarn": admin_secret_with(admin_fields).await, "nodes": listed});
     let id = user_secret(&primary, "listed", &list_pw, extra).await;
     emulator.rotate(&engine, &id).await.unwrap();
     assert!(
@@ -189,7 +197,7 @@ async fn a_primary_and_its_replica_both_get_the_change_and_test_secret_checks_bo
 #[tokio::test]
 async fn every_cluster_node_from_cluster_shards_gets_the_change() {
     let app_pw = password();
-    let user = format!("user app on >{app_pw} ~* +@all");
+    let user = format!("user app on >{app_pw} ~* +@all -@admin");
     let options = RedisOptions {
         users: &[&user],
         extra: &[
@@ -235,7 +243,7 @@ async fn every_cluster_node_from_cluster_shards_gets_the_change() {
         &first,
         "app",
         &app_pw,
-        json!({"masterarn": admin_secret().await}),
+        json!({"masterarn": admin_secret_for(&first).await}),
     )
     .await;
     emulator.rotate(&engine, &id).await.unwrap();

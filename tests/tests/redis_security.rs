@@ -1,7 +1,8 @@
 //! What a Redis rotation reveals and whom it trusts: no plaintext password reaches the server
 //! except in `AUTH`, no password or hash reaches a log, TLS checks the CA and the host name, and
 //! a server that requires client certificates gets the one the secret holds, and the shipped
-//! binary rotates through the Lambda Runtime API.
+//! binary rotates through the Lambda Runtime API. With `masterarn`, the connection settings are
+//! the admin secret's (tests/tests/trust_redis.rs proves what an application secret cannot do).
 
 use rotation::password::generate_password;
 use rotation::store::{AWSCURRENT, AWSPREVIOUS};
@@ -10,7 +11,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use testkit::lambda::workspace_binary;
 use testkit::redis::scenario::{
-    admin_secret, engine, rotate_checking, user_secret, Credential, SecretMaterial,
+    admin_secret_with, engine, rotate_checking, user_secret, Credential, SecretMaterial,
 };
 use testkit::redis::{Monitor, RedisOptions, TlsFiles, WireTap};
 use testkit::{Emulator, FunctionProcess, LogCapture, RedisServer};
@@ -23,7 +24,7 @@ fn password() -> String {
 async fn no_plaintext_password_reaches_the_server_and_no_secret_reaches_a_log() {
     let (app_pw, svc_pw) = (password(), password());
     let users = [
-        format!("user app on >{app_pw} ~* +@all"),
+        format!("user app on >{app_pw} ~* +@all -@admin"),
         format!("user svc on >{svc_pw} ~svc:* +@read"),
     ];
     let server = RedisServer::start_opts(RedisOptions {
@@ -35,7 +36,9 @@ async fn no_plaintext_password_reaches_the_server_and_no_secret_reaches_a_log() 
     let tap = WireTap::start(server.port).unwrap();
     let monitor = Monitor::start(server.port).unwrap();
     let (emulator, engine) = (Emulator::shared(), engine());
-    let admin = admin_secret().await;
+    // The admin secret names the recording proxy: the admin's connections go through it too.
+    let admin =
+        admin_secret_with(json!({"host": "127.0.0.1", "port": tap.port, "tls": false})).await;
     let mut material = SecretMaterial::with_admin();
     material.add(&app_pw);
     material.add(&svc_pw);
@@ -175,7 +178,9 @@ async fn wrong_credentials_are_named_never_quoted() {
     let bad_admin = emulator
         .create_secret(
             "redis-admin",
-            &json!({"username": "admin", "password": wrong}).to_string(),
+            &json!({"username": "admin", "password": wrong, "host": "127.0.0.1",
+                    "port": server.port, "tls": false})
+            .to_string(),
         )
         .await;
     let id = user_secret(&server, "app", &app_pw, json!({"masterarn": bad_admin})).await;
@@ -192,8 +197,8 @@ async fn wrong_credentials_are_named_never_quoted() {
 #[tokio::test]
 async fn an_admin_with_only_the_documented_permissions_suffices() {
     let (first, rotator_pw) = (password(), password());
-    let rotator = "-@all +acl|getuser +acl|setuser +acl|save +config|get +config|rewrite +info \
-                   +cluster|shards +client|kill";
+    let rotator = "-@all +acl|getuser +acl|setuser +acl|dryrun +acl|save +config|get \
+                   +config|rewrite +info +cluster|shards +client|kill";
     let users = [
         format!("user app on >{first} ~app:* +get"),
         format!("user rotator on >{rotator_pw} {rotator}"),
@@ -204,7 +209,10 @@ async fn an_admin_with_only_the_documented_permissions_suffices() {
     })
     .unwrap();
     let emulator = Emulator::shared();
-    let admin = json!({"username": "rotator", "password": rotator_pw}).to_string();
+    let mut admin = server.endpoint_fields();
+    admin["username"] = json!("rotator");
+    admin["password"] = json!(rotator_pw);
+    let admin = admin.to_string();
     let admin = emulator.create_secret("redis-rotator", &admin).await;
     let extra = json!({"masterarn": admin, "strategy": "alternating-users"});
     let id = user_secret(&server, "app", &first, extra).await;
@@ -226,17 +234,25 @@ async fn tls_verifies_the_certificate_authority_and_the_host_name() {
     let (tls, other_ca) = (TlsFiles::generate().unwrap(), TlsFiles::generate().unwrap());
     let app_pw = password();
     let server = RedisServer::start_opts(RedisOptions {
-        users: &[&format!("user app on >{app_pw} ~* +@all")],
+        users: &[&format!("user app on >{app_pw} ~* +@all -@admin")],
         tls: Some(&tls),
         ..Default::default()
     })
     .unwrap();
     let tls_port = server.tls_port.unwrap();
     let (emulator, engine) = (Emulator::shared(), engine());
-    let admin = admin_secret().await;
-    let secret = |host: &str, ca: &str| json!({"masterarn": admin, "host": host, "port": tls_port, "tls": true, "ca_bundle": ca});
+    // The admin secret holds the TLS settings; the application secret names the same server.
+    let tls_fields = |host: &str, port: u16, tls: serde_json::Value, ca: Option<&str>| {
+        let mut fields = json!({"host": host, "port": port, "tls": tls});
+        if let Some(ca) = ca {
+            fields["ca_bundle"] = json!(ca);
+        }
+        fields
+    };
+    let secret = |host: &str, ca: &str| tls_fields(host, tls_port, json!(true), Some(ca));
     let before = server.acl_user("app").await.unwrap();
     let unreachable = "TargetUnreachable";
+    let plaintext_port = tls_fields("127.0.0.1", server.port, json!(null), Some(&tls.ca_pem));
     let failures = [
         (
             secret("localhost", &other_ca.ca_pem),
@@ -249,19 +265,18 @@ async fn tls_verifies_the_certificate_authority_and_the_host_name() {
             "not valid for this host name",
         ),
         // TLS is the default: a plaintext port is an error, never a silent fallback...
-        (
-            json!({"masterarn": admin, "tls": null, "ca_bundle": tls.ca_pem, "connect_timeout": 1}),
-            unreachable,
-            "TLS handshake",
-        ),
+        (plaintext_port, unreachable, "TLS handshake"),
         // ...and TLS with nothing to verify against is refused before anything happens.
         (
-            json!({"masterarn": admin, "tls": true, "host": "localhost", "port": tls_port}),
+            tls_fields("localhost", tls_port, json!(true), None),
             "InvalidSecret",
             "field `ca_bundle`",
         ),
     ];
-    for (extra, kind, problem) in failures {
+    for (fields, kind, problem) in failures {
+        let mut extra = fields.clone();
+        extra["masterarn"] = json!(admin_secret_with(fields).await);
+        extra["connect_timeout"] = json!(1);
         let id = user_secret(&server, "app", &app_pw, extra).await;
         let err = emulator.rotate(&engine, &id).await.unwrap_err();
         assert_eq!(err.kind(), kind, "{err}");
@@ -273,7 +288,9 @@ async fn tls_verifies_the_certificate_authority_and_the_host_name() {
         "failed rotations changed nothing"
     );
 
-    let id = user_secret(&server, "app", &app_pw, secret("localhost", &tls.ca_pem)).await;
+    let mut extra = secret("localhost", &tls.ca_pem);
+    extra["masterarn"] = json!(admin_secret_with(extra.clone()).await);
+    let id = user_secret(&server, "app", &app_pw, extra).await;
     for _ in 0..2 {
         emulator
             .rotate(&engine, &id)
@@ -299,7 +316,7 @@ async fn mutual_tls_presents_the_client_certificate_the_secret_holds() {
     let (foreign_cert, foreign_key) = other_ca.client_identity().unwrap();
     let app_pw = password();
     let server = RedisServer::start_opts(RedisOptions {
-        users: &[&format!("user app on >{app_pw} ~* +@all")],
+        users: &[&format!("user app on >{app_pw} ~* +@all -@admin")],
         tls: Some(&tls),
         extra: &["tls-auth-clients yes"],
         ..Default::default()
@@ -307,19 +324,22 @@ async fn mutual_tls_presents_the_client_certificate_the_secret_holds() {
     .unwrap();
     let tls_port = server.tls_port.unwrap();
     let (emulator, engine) = (Emulator::shared(), engine());
-    let admin = admin_secret().await;
+    // The client certificate is the admin secret's, as are the other connection settings.
     let secret = |identity: Option<(&str, &str)>| {
-        let mut value = json!({"masterarn": admin, "host": "localhost", "port": tls_port,
-                               "tls": true, "ca_bundle": tls.ca_pem, "connect_timeout": 2});
+        let mut admin = json!({"host": "localhost", "port": tls_port, "tls": true,
+                               "ca_bundle": tls.ca_pem, "connect_timeout": 2});
         if let Some((cert, key)) = identity {
-            value["tls_client_cert"] = json!(cert);
-            value["tls_client_key"] = json!(key);
+            admin["tls_client_cert"] = json!(cert);
+            admin["tls_client_key"] = json!(key);
         }
-        value
+        async move {
+            let arn = admin_secret_with(admin).await;
+            json!({"masterarn": arn, "host": "localhost", "port": tls_port})
+        }
     };
     let before = server.acl_user("app").await.unwrap();
     for identity in [None, Some((foreign_cert.as_str(), foreign_key.as_str()))] {
-        let id = user_secret(&server, "app", &app_pw, secret(identity)).await;
+        let id = user_secret(&server, "app", &app_pw, secret(identity).await).await;
         let err = emulator.rotate(&engine, &id).await.unwrap_err();
         assert_eq!(err.kind(), "TargetUnreachable", "{err}");
         assert!(!err.to_string().contains("PRIVATE KEY"), "{err}");
@@ -334,7 +354,7 @@ async fn mutual_tls_presents_the_client_certificate_the_secret_holds() {
         &server,
         "app",
         &app_pw,
-        secret(Some((client_cert.as_str(), client_key.as_str()))),
+        secret(Some((client_cert.as_str(), client_key.as_str()))).await,
     )
     .await;
     for _ in 0..2 {
@@ -368,15 +388,17 @@ async fn the_redis_function_binary_rotates_through_the_runtime_api_over_tls() {
     let tls = TlsFiles::generate().unwrap();
     let app_pw = password();
     let server = RedisServer::start_opts(RedisOptions {
-        users: &[&format!("user app on >{app_pw} ~* +@all")],
+        users: &[&format!("user app on >{app_pw} ~* +@all -@admin")],
         tls: Some(&tls),
         ..Default::default()
     })
     .unwrap();
     let emulator = Emulator::shared();
-    // No `ca_bundle` in the secret: the function's ROTATION_CA_BUNDLE_FILE names the CA file.
-    let extra = json!({"masterarn": admin_secret().await, "host": "localhost",
-        "port": server.tls_port, "tls": true, "strategy": "alternating"});
+    // No `ca_bundle` in the secrets: the function's ROTATION_CA_BUNDLE_FILE names the CA file.
+    let endpoint = json!({"host": "localhost", "port": server.tls_port, "tls": true});
+    let mut extra = endpoint.clone();
+    extra["masterarn"] = json!(admin_secret_with(endpoint).await);
+    extra["strategy"] = json!("alternating");
     let id = user_secret(&server, "app", &app_pw, extra).await;
     let mut env = emulator.env();
     env.push((

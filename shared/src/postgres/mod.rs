@@ -1,20 +1,28 @@
 //! PostgreSQL users: single user (it changes its own password) or alternating users (`<base>` and
 //! `<base>_clone` take turns, an admin keeps the clone a true copy of the base role).
 
+pub mod admin;
 pub mod config;
 pub mod connect;
 pub mod rds;
+pub mod revoke;
 pub mod roles;
+mod settings;
+mod state;
 
 use crate::backend::{Backend, BackendContext, BackendError, Mode, Versions};
 use crate::password::{generate_password, DEFAULT_PASSWORD_LENGTH};
 use crate::secret::SecretValue;
+use crate::trust::{self, refused};
+use admin::AdminSide;
 use async_trait::async_trait;
-use config::{check_role_name, invalid, other_user, Endpoint, Login, PostgresSecret, Strategy};
+use config::{check_role_name, invalid, other_user, PostgresSecret, Strategy};
 use connect::{can_login, login};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio_postgres::Client;
+
+const ENGINE: &str = "postgres";
 
 #[derive(Debug, Default, Clone)]
 pub struct PostgresBackend {
@@ -33,122 +41,140 @@ impl PostgresBackend {
         }
     }
 
-    /// The privileged session named by `masterarn`. Host and port come from the privileged secret
-    /// when it has them, else from the RDS database its tags name (RDS-managed master secrets),
-    /// else from the user's secret (the same server).
-    async fn admin(
+    /// The admin side for `app`: read, and `app`'s endpoint checked against it. No session yet.
+    async fn admin_side(
         &self,
         ctx: &BackendContext<'_>,
-        secret: &PostgresSecret,
-    ) -> Result<Client, BackendError> {
-        let masterarn = secret
-            .masterarn
-            .as_deref()
-            .ok_or_else(|| invalid("masterarn", "is required here"))?;
-        let master = ctx.read_secret(masterarn).await?;
-        let related = |e: BackendError| BackendError::RelatedSecret {
-            secret_id: masterarn.to_owned(),
-            problem: e.to_string(),
-        };
-        let admin = Login {
-            username: master.required_str("username")?.to_owned(),
-            password: master.required_secret("password")?,
-        };
-        check_role_name("username", &admin.username).map_err(related)?;
-        // The user's database and TLS settings, unless the privileged secret names its own.
-        let mut endpoint = secret.endpoint.clone();
-        if let Some(host) = master.optional_str("host")? {
-            let own = Endpoint::parse_with_host(&master, host.to_owned(), None).map_err(related)?;
-            endpoint.host = own.host;
-            endpoint.port = own.port;
-        } else if let Some(rds) = &self.rds {
-            if let Some((host, port)) =
-                rds::endpoint_from_tags(rds, &ctx.related_secret_tags(masterarn).await?).await?
-            {
-                endpoint.host = host;
-                endpoint.port = port;
-            }
-        }
-        if let Some(tls) = master.optional_bool("ssl")? {
-            endpoint.tls = tls;
-        }
-        if let Some(ca_bundle) = master.optional_str("ca_bundle")? {
-            endpoint.ca_bundle = Some(ca_bundle.to_owned());
-        }
-        login(&endpoint, &admin).await
+        app: &PostgresSecret,
+    ) -> Result<AdminSide, BackendError> {
+        AdminSide::for_application(ctx, self.rds.as_ref(), app).await
     }
 
-    /// Single user: log in as the user (current password, else AWSPREVIOUS's, else the admin when
-    /// there is one) and set the pending password.
+    /// Single user: the user changes its own password, logged in with the current password, else
+    /// AWSPREVIOUS's. The admin resets it only when the admin side allows break-glass for it.
     async fn set_own_password(
         &self,
         ctx: &BackendContext<'_>,
         versions: &Versions<'_>,
+        current: &PostgresSecret,
         pending: &PostgresSecret,
     ) -> Result<(), BackendError> {
-        let current = PostgresSecret::parse(versions.current().await?)?;
-        let mut session = self.own_session(&current, pending).await?;
+        let mut session = own_session(current, pending).await?;
         if session.is_none() {
             if let Some(previous) = versions.previous().await? {
                 // AWSPREVIOUS is a fallback only: one that no longer parses is skipped.
                 if let Ok(previous) = PostgresSecret::parse(previous) {
-                    session = self.own_session(&previous, pending).await?;
+                    session = own_session(&previous, pending).await?;
                 }
             }
         }
-        let (mut client, is_admin) = match session {
-            Some(client) => (client, false),
-            None if pending.masterarn.is_some() => (self.admin(ctx, pending).await?, true),
-            None => {
-                return Err(BackendError::LoginRefused {
-                    target: connect::target(&pending.endpoint),
-                    user: pending.login.username.clone(),
-                    detail: "neither the current nor the previous password logs in".into(),
-                })
-            }
-        };
+        let user = pending.login.username.as_str();
+        if let Some(mut client) = session {
+            let tx = roles::lock_role(&mut client, pending.base_user()).await?;
+            roles::set_password(&tx, user, &pending.login.password, false).await?;
+            return roles::commit(tx).await;
+        }
+        if pending.masterarn.is_none() {
+            return Err(BackendError::LoginRefused {
+                target: connect::target(&pending.endpoint),
+                user: user.to_owned(),
+                detail: "neither the current nor the previous password logs in".into(),
+            });
+        }
+        let admin = self.admin_side(ctx, pending).await?;
+        let allowed_by = admin.break_glass(user)?;
+        let mut client = admin.connect().await?;
         let tx = roles::lock_role(&mut client, pending.base_user()).await?;
-        roles::set_password(
-            &tx,
-            &pending.login.username,
-            &pending.login.password,
-            is_admin,
-        )
-        .await?;
+        state::check_acted_on(&tx, user, admin.allowances()).await?;
+        ctx.record_break_glass(ENGINE, user, allowed_by);
+        roles::set_password(&tx, user, &pending.login.password, true).await?;
         roles::commit(tx).await
     }
 
-    /// A session of the pending user logged in with `candidate`'s password, if it still works.
-    async fn own_session(
-        &self,
-        candidate: &PostgresSecret,
-        pending: &PostgresSecret,
-    ) -> Result<Option<Client>, BackendError> {
-        if candidate.login.username != pending.login.username {
-            return Ok(None);
-        }
-        match login(&pending.endpoint, &candidate.login).await {
-            Ok(client) => Ok(Some(client)),
-            Err(BackendError::LoginRefused { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
-    }
-
-    /// Alternating users: as the admin, re-sync the clone to the base role, then set the pending
-    /// user's password and reactivate it — all in one transaction under the role's lock.
+    /// Alternating users: the application's endpoint is checked against the admin's, possession of
+    /// AWSCURRENT's credential proven (or break-glass allowed), then as the admin the clone is
+    /// re-synced to the base role and the pending user's password set and the user reactivated —
+    /// all in one transaction under the role's lock.
     async fn set_alternate_password(
         &self,
         ctx: &BackendContext<'_>,
+        current: &PostgresSecret,
         pending: &PostgresSecret,
     ) -> Result<(), BackendError> {
         let base = pending.base_user().to_owned();
         let clone = format!("{base}{}", config::CLONE_SUFFIX);
-        let mut admin = self.admin(ctx, pending).await?;
-        let tx = roles::lock_role(&mut admin, &base).await?;
-        roles::sync_clone(&tx, &base, &clone, pending.owner_role.as_deref()).await?;
+        let admin = self.admin_side(ctx, pending).await?;
+        let break_glass = prove_possession(&admin, current).await?;
+        let mut client = admin.connect().await?;
+        let tx = roles::lock_role(&mut client, &base).await?;
+        roles::sync_clone(
+            &tx,
+            &base,
+            &clone,
+            pending.owner_role.as_deref(),
+            admin.allowances(),
+        )
+        .await?;
+        if let Some(allowed_by) = break_glass {
+            ctx.record_break_glass(ENGINE, &current.login.username, allowed_by);
+        }
         roles::set_password(&tx, &pending.login.username, &pending.login.password, true).await?;
         roles::commit(tx).await
     }
+}
+
+/// A session of the pending user logged in with `candidate`'s password, if it still works.
+async fn own_session(
+    candidate: &PostgresSecret,
+    pending: &PostgresSecret,
+) -> Result<Option<Client>, BackendError> {
+    if candidate.login.username != pending.login.username {
+        return Ok(None);
+    }
+    match login(&pending.endpoint, &candidate.login).await {
+        Ok(client) => Ok(Some(client)),
+        Err(BackendError::LoginRefused { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Proof of possession: AWSCURRENT's credential logs in at the application's endpoint (already
+/// checked to be the admin's server). If it does not, the admin side must allow break-glass for
+/// that user: `Some(who allowed it)`, recorded once the admin's checks have passed.
+async fn prove_possession(
+    admin: &AdminSide,
+    current: &PostgresSecret,
+) -> Result<Option<&'static str>, BackendError> {
+    match login(&current.endpoint, &current.login).await {
+        Ok(_session) => Ok(None),
+        Err(BackendError::LoginRefused { .. }) => {
+            admin.break_glass(&current.login.username).map(Some)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A pending value changes only the credential, and its user is the current one (single user) or
+/// the other one of the pair (alternating users).
+fn check_pending_shape(
+    current_value: &SecretValue,
+    pending_value: &SecretValue,
+) -> Result<(PostgresSecret, PostgresSecret), BackendError> {
+    trust::check_only_credential_changed(current_value, pending_value)?;
+    let current = PostgresSecret::parse(current_value)?;
+    let pending = PostgresSecret::parse(pending_value)?;
+    let expected = match pending.strategy {
+        Strategy::SingleUser => current.login.username.clone(),
+        Strategy::AlternatingUsers => other_user(&current.login.username),
+    };
+    if pending.login.username != expected {
+        return Err(refused(
+            "username",
+            "AWSPENDING's user must be AWSCURRENT's (single user) or the other user of its pair \
+             (alternating users)",
+        ));
+    }
+    Ok((current, pending))
 }
 
 #[async_trait]
@@ -190,7 +216,7 @@ impl Backend for PostgresBackend {
         ctx: &BackendContext<'_>,
         versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
-        let pending = PostgresSecret::parse(&versions.pending)?;
+        let (current, pending) = check_pending_shape(versions.current().await?, &versions.pending)?;
         match pending.strategy {
             Strategy::SingleUser => {
                 // One password per role: once the pending one logs in, no other password does,
@@ -198,11 +224,14 @@ impl Backend for PostgresBackend {
                 if can_login(&pending.endpoint, &pending.login).await? {
                     return Ok(());
                 }
-                self.set_own_password(ctx, versions, &pending).await?
+                self.set_own_password(ctx, versions, &current, &pending)
+                    .await?
             }
             // The admin needs no check first: re-syncing the clone and setting the same password
             // again change nothing on a retry.
-            Strategy::AlternatingUsers => self.set_alternate_password(ctx, &pending).await?,
+            Strategy::AlternatingUsers => {
+                self.set_alternate_password(ctx, &current, &pending).await?
+            }
         }
         // A malformed verifier would have been taken as a plaintext password: prove the login.
         verify_login(&pending).await
@@ -216,8 +245,11 @@ impl Backend for PostgresBackend {
         verify_login(&PostgresSecret::parse(&versions.pending)?).await
     }
 
-    /// Emergency rotation in alternating mode: the previous user can no longer log in, and its open
-    /// sessions end. (In single-user mode the old password stopped working at setSecret already.)
+    /// Emergency rotation: what the demoted credential could do ends now. Alternating users: the
+    /// demoted user (the other one of the pair) can no longer log in, committed before its
+    /// sessions are ended. Single user: the old password stopped working at setSecret; its
+    /// sessions (and any opened with the new password since, which reconnect) are ended by a
+    /// session of the user itself.
     async fn after_promotion(
         &self,
         ctx: &BackendContext<'_>,
@@ -229,15 +261,29 @@ impl Backend for PostgresBackend {
         };
         let promoted = PostgresSecret::parse(promoted)?;
         let demoted = PostgresSecret::parse(demoted)?;
-        if promoted.strategy != Strategy::AlternatingUsers
-            || demoted.login.username == promoted.login.username
-        {
-            return Ok(());
+        if promoted.strategy == Strategy::SingleUser {
+            let session = login(&promoted.endpoint, &promoted.login).await?;
+            return revoke::end_sessions(&session, &promoted.login.username).await;
         }
-        let mut admin = self.admin(ctx, &promoted).await?;
-        let tx = roles::lock_role(&mut admin, promoted.base_user()).await?;
-        roles::revoke_login(&tx, &demoted.login.username).await?;
-        roles::commit(tx).await
+        let demoted_user = other_user(&promoted.login.username);
+        if demoted.login.username != demoted_user {
+            return Err(refused(
+                "username",
+                "the demoted version's user is not the other user of the promoted one's pair; an \
+                 emergency rotation revokes only that user",
+            ));
+        }
+        let admin = self.admin_side(ctx, &promoted).await?;
+        // The promoted credential logs in: setSecret accepted it, so this pair is the rotation's.
+        drop(login(&promoted.endpoint, &promoted.login).await?);
+        let mut client = admin.connect().await?;
+        revoke::revoke_alternate(
+            &mut client,
+            promoted.base_user(),
+            &demoted_user,
+            admin.allowances(),
+        )
+        .await
     }
 }
 

@@ -60,18 +60,67 @@ pub struct Login {
     pub password: SecretString,
 }
 
-/// One version of a Redis secret, parsed and validated.
+/// Where a secret's server is and how to reach it: `host`, `port`, `tls`, `ca_bundle`,
+/// `tls_client_cert`/`tls_client_key`, `nodes` and `connect_timeout`. Application and admin
+/// secrets share these fields and their validation.
 #[derive(Debug, Clone)]
-pub struct RedisSecret {
+pub struct ServerSettings {
     pub endpoint: Endpoint,
-    pub login: Login,
-    pub strategy: Strategy,
-    pub masterarn: Option<String>,
     /// `None`: plaintext, only when the secret says `"tls": false`.
     pub tls: Option<TlsSettings>,
     /// Explicit nodes; `None`: discover replicas and cluster nodes from `endpoint`.
     pub nodes: Option<Vec<Endpoint>>,
-    pub connect_timeout: Duration,
+    /// `None`: `$ROTATION_CONNECT_TIMEOUT_SECONDS`, else the default.
+    pub connect_timeout: Option<Duration>,
+}
+
+impl ServerSettings {
+    pub fn parse(value: &SecretValue) -> Result<Self, BackendError> {
+        let host = value.required_str("host")?;
+        let endpoint = Endpoint {
+            host: check_host("host", host)?,
+            port: port_field(value, "port")?.unwrap_or(DEFAULT_PORT),
+        };
+        // TLS unless the secret turns it off explicitly; never a silent fallback to plaintext.
+        let tls = match value.optional_bool("tls")?.unwrap_or(true) {
+            false => None,
+            true => Some(tls_settings(value)?),
+        };
+        let connect_timeout = match value.optional_u64("connect_timeout")? {
+            None => None,
+            Some(seconds @ 1..=300) => Some(Duration::from_secs(seconds)),
+            Some(_) => {
+                return Err(invalid(
+                    "connect_timeout",
+                    "must be between 1 and 300 seconds",
+                ))
+            }
+        };
+        Ok(Self {
+            endpoint,
+            tls,
+            nodes: nodes_field(value)?,
+            connect_timeout,
+        })
+    }
+}
+
+/// The connect and reply timeout when no secret sets one.
+pub fn default_connect_timeout() -> Duration {
+    std::env::var(CONNECT_TIMEOUT_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s| (1..=300).contains(s))
+        .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs)
+}
+
+/// One version of a Redis secret, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct RedisSecret {
+    pub server: ServerSettings,
+    pub login: Login,
+    pub strategy: Strategy,
+    pub masterarn: Option<String>,
     /// Whether to write ACL changes to disk (`ACL SAVE` or `CONFIG REWRITE`).
     pub persist: bool,
 }
@@ -103,41 +152,14 @@ impl RedisSecret {
             check_username("username", &other_user(&username))?;
         }
         let masterarn = value.optional_str("masterarn")?.map(str::to_owned);
-        let host = value.required_str("host")?;
-        let endpoint = Endpoint {
-            host: check_host("host", host)?,
-            port: port_field(value, "port")?.unwrap_or(DEFAULT_PORT),
-        };
-        // TLS unless the secret turns it off explicitly; never a silent fallback to plaintext.
-        let tls = match value.optional_bool("tls")?.unwrap_or(true) {
-            false => None,
-            true => Some(tls_settings(value)?),
-        };
-        let connect_timeout = match value.optional_u64("connect_timeout")? {
-            None => std::env::var(CONNECT_TIMEOUT_ENV)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .filter(|s| (1..=300).contains(s))
-                .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs),
-            Some(seconds @ 1..=300) => Duration::from_secs(seconds),
-            Some(_) => {
-                return Err(invalid(
-                    "connect_timeout",
-                    "must be between 1 and 300 seconds",
-                ))
-            }
-        };
         Ok(Self {
-            endpoint,
+            server: ServerSettings::parse(value)?,
             login: Login {
                 username,
                 password: SecretString::from(password),
             },
             strategy,
             masterarn,
-            tls,
-            nodes: nodes_field(value)?,
-            connect_timeout,
             persist: value.optional_bool("persist")?.unwrap_or(true),
         })
     }
@@ -147,35 +169,17 @@ impl RedisSecret {
         base_user(&self.login.username)
     }
 
-    /// Whether `other` targets the same servers the same way (a pending value must).
-    pub fn same_target(&self, other: &RedisSecret) -> Result<(), BackendError> {
-        if self.endpoint != other.endpoint {
-            return Err(invalid("host", "differs between AWSCURRENT and AWSPENDING"));
+    /// The users a rotation of this secret may touch: the user, or both users of the pair.
+    pub fn pair(&self) -> Vec<String> {
+        match self.strategy {
+            Strategy::SingleUser => vec![self.login.username.clone()],
+            Strategy::Alternating => {
+                let base = self.base_user().to_owned();
+                let clone = format!("{base}{CLONE_SUFFIX}");
+                vec![base, clone]
+            }
         }
-        if self.strategy != other.strategy {
-            return Err(invalid(
-                "strategy",
-                "differs between AWSCURRENT and AWSPENDING",
-            ));
-        }
-        if self.masterarn != other.masterarn {
-            return Err(invalid(
-                "masterarn",
-                "differs between AWSCURRENT and AWSPENDING",
-            ));
-        }
-        Ok(())
     }
-}
-
-/// The admin login of the privileged secret named by `masterarn`; no `username` means `default`.
-pub fn admin_login(value: &SecretValue) -> Result<Login, BackendError> {
-    let username = value.optional_str("username")?.unwrap_or("default");
-    check_username("username", username)?;
-    Ok(Login {
-        username: username.to_owned(),
-        password: value.required_secret("password")?,
-    })
 }
 
 pub fn base_user(username: &str) -> &str {
@@ -304,9 +308,10 @@ mod tests {
             parse(json!({"engine":"redis","host":"r.internal","username":"app","password":"p"}))
                 .unwrap();
         assert_eq!(s.strategy, Strategy::SingleUser);
-        assert_eq!(s.endpoint.port, DEFAULT_PORT);
-        assert!(s.tls.is_some() && s.persist && s.nodes.is_none());
-        assert_eq!(s.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(s.server.endpoint.port, DEFAULT_PORT);
+        assert!(s.server.tls.is_some() && s.persist && s.server.nodes.is_none());
+        assert_eq!(s.server.connect_timeout, None);
+        assert_eq!(s.pair(), ["app"]);
     }
 
     #[test]
@@ -319,8 +324,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.strategy, Strategy::Alternating);
         assert_eq!(s.base_user(), "app");
-        assert!(s.tls.is_none() && !s.persist);
-        let nodes = s.nodes.unwrap();
+        assert!(s.server.tls.is_none() && !s.persist);
+        assert_eq!(s.server.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(s.pair(), ["app", "app_clone"]);
+        let nodes = s.server.nodes.unwrap();
         assert_eq!((nodes[1].host.as_str(), nodes[1].port), ("::1", 2));
     }
 

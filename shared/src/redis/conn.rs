@@ -2,7 +2,9 @@
 //! certificate and the host name, and errors of our own: a `redis` crate error is never formatted
 //! (its messages and `ConnectionInfo` may carry credentials or ACL rules with password hashes).
 
-use super::config::{invalid, Endpoint, Login, RedisSecret, TlsSettings, CA_BUNDLE_ENV};
+use super::config::{
+    default_connect_timeout, invalid, Endpoint, Login, ServerSettings, TlsSettings, CA_BUNDLE_ENV,
+};
 use crate::backend::BackendError;
 use redis::aio::MultiplexedConnection;
 use redis::{
@@ -14,7 +16,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::ExposeSecret;
 use std::time::Duration;
 
-/// Opens connections to the nodes of one secret.
+/// Opens connections to the nodes of one secret, with its TLS settings.
 pub struct Connector {
     tls: Option<TlsCertificates>,
     timeout: Duration,
@@ -27,15 +29,22 @@ pub struct Conn {
 }
 
 impl Connector {
-    pub fn new(secret: &RedisSecret) -> Result<Self, BackendError> {
-        let tls = secret.tls.as_ref().map(certificates).transpose()?;
+    /// `server`'s TLS settings and timeout; `fallback_timeout` when `server` sets none.
+    pub fn new(
+        server: &ServerSettings,
+        fallback_timeout: Option<Duration>,
+    ) -> Result<Self, BackendError> {
+        let tls = server.tls.as_ref().map(certificates).transpose()?;
         if tls.is_some() {
             // Fails only when a provider is already installed, which is fine.
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         }
         Ok(Self {
             tls,
-            timeout: secret.connect_timeout,
+            timeout: server
+                .connect_timeout
+                .or(fallback_timeout)
+                .unwrap_or_else(default_connect_timeout),
         })
     }
 
@@ -254,14 +263,16 @@ mod tests {
     use super::*;
     use crate::secret::SecretValue;
 
+    fn connector(raw: &str) -> Result<Connector, BackendError> {
+        let value = SecretValue::parse(raw).unwrap();
+        Connector::new(&ServerSettings::parse(&value).unwrap(), None)
+    }
+
     #[test]
     fn malformed_pem_is_a_field_error() {
-        let value = SecretValue::parse(
-            r#"{"host":"h","username":"a","password":"p","ca_bundle":"not a certificate"}"#,
-        )
-        .unwrap();
-        let secret = RedisSecret::parse(&value).unwrap();
-        let err = Connector::new(&secret).err().unwrap();
+        let err = connector(r#"{"host":"h","ca_bundle":"not a certificate"}"#)
+            .err()
+            .unwrap();
         assert!(
             matches!(err, BackendError::InvalidField { ref field, .. } if field == "ca_bundle")
         );
@@ -272,10 +283,7 @@ mod tests {
         if std::env::var_os(CA_BUNDLE_ENV).is_some() {
             return;
         }
-        let value = SecretValue::parse(r#"{"host":"h","username":"a","password":"p"}"#).unwrap();
-        let err = Connector::new(&RedisSecret::parse(&value).unwrap())
-            .err()
-            .unwrap();
+        let err = connector(r#"{"host":"h"}"#).err().unwrap();
         assert!(
             matches!(err, BackendError::InvalidField { ref field, .. } if field == "ca_bundle")
         );

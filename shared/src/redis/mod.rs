@@ -7,17 +7,21 @@
 //! node; `ACL LOAD` and `resetpass` are never sent. See docs/redis.md.
 
 pub mod acl;
+pub mod admin;
 pub mod config;
 pub mod conn;
+pub mod guard;
 pub mod nodes;
 pub mod users;
 
 use crate::backend::{Backend, BackendContext, BackendError, Mode, Versions};
 use crate::password::{generate_password, DEFAULT_PASSWORD_LENGTH};
 use crate::secret::SecretValue;
+use crate::trust;
 use acl::PasswordHash;
+use admin::AdminSecret;
 use async_trait::async_trait;
-use config::{admin_login, invalid, other_user, Endpoint, Login, RedisSecret, Strategy};
+use config::{invalid, other_user, Endpoint, Login, RedisSecret, Strategy};
 use conn::Connector;
 use nodes::{discover, persist, Operator};
 use secrecy::ExposeSecret;
@@ -36,48 +40,83 @@ impl RedisBackend {
 struct Target {
     connector: Connector,
     operator: Operator,
-    nodes: Vec<Endpoint>,
+    /// Where discovery starts, and the explicit node list that replaces it.
+    seed: Endpoint,
+    explicit: Option<Vec<Endpoint>>,
+    /// With `masterarn`: the admin secret, whose rules bind every step.
+    admin: Option<AdminSecret>,
 }
 
 impl Target {
-    /// Logs in as the admin of `masterarn` when there is one, else as the user with each of
-    /// `own_logins` in turn; then finds every node.
+    /// With `masterarn`, the admin's login and the admin secret's server settings, once the
+    /// secret's endpoint and nodes are shown to be the admin's (before any connection). Without,
+    /// the secret's own settings, logging in as the user with each of `own_logins` in turn.
     async fn open(
         ctx: &BackendContext<'_>,
         secret: &RedisSecret,
         own_logins: Vec<Login>,
     ) -> Result<Self, BackendError> {
-        let connector = Connector::new(secret)?;
-        let operator = match &secret.masterarn {
-            Some(arn) => {
-                let admin = admin_login(&ctx.read_secret(arn).await?).map_err(|e| {
-                    BackendError::RelatedSecret {
-                        secret_id: arn.clone(),
-                        problem: e.to_string(),
-                    }
-                })?;
-                Operator::new(vec![admin])
-            }
-            None => Operator::new(own_logins),
+        let Some(arn) = &secret.masterarn else {
+            return Ok(Self {
+                connector: Connector::new(&secret.server, None)?,
+                operator: Operator::new(own_logins),
+                seed: secret.server.endpoint.clone(),
+                explicit: secret.server.nodes.clone(),
+                admin: None,
+            });
         };
-        let nodes = discover(
-            &connector,
-            &operator,
-            &secret.endpoint,
-            secret.nodes.as_deref(),
-        )
-        .await?;
-        tracing::info!(nodes = nodes.len(), seed = %secret.endpoint, "redis nodes to rotate");
+        let admin = AdminSecret::read(ctx, arn).await?;
+        admin.check_application(secret)?;
         Ok(Self {
-            connector,
-            operator,
-            nodes,
+            connector: admin.connector(secret.server.connect_timeout)?,
+            operator: Operator::new(vec![admin.login.clone()]),
+            seed: admin.server.endpoint.clone(),
+            explicit: admin.server.nodes.clone(),
+            admin: Some(admin),
         })
     }
 
+    /// Every node to change: the explicit list, else discovery from the seed.
+    async fn nodes(&self) -> Result<Vec<Endpoint>, BackendError> {
+        let nodes = discover(
+            &self.connector,
+            &self.operator,
+            &self.seed,
+            self.explicit.as_deref(),
+        )
+        .await?;
+        tracing::info!(nodes = nodes.len(), seed = %self.seed, "redis nodes to rotate");
+        Ok(nodes)
+    }
+
+    /// With an admin, before anything changes, on every node: `required` exists (with passwords),
+    /// and none of `touched` holds ACL or admin permissions unless the admin side allows it.
+    async fn preflight(
+        &self,
+        nodes: &[Endpoint],
+        required: Option<&str>,
+        touched: &[&str],
+    ) -> Result<(), BackendError> {
+        let Some(admin) = &self.admin else {
+            return Ok(());
+        };
+        for node in nodes {
+            let mut conn = self.operator.login(&self.connector, node).await?;
+            if let Some(user) = required {
+                users::existing_user(&mut conn, user).await?;
+            }
+            guard::refuse_privileged(&mut conn, admin, touched).await?;
+        }
+        Ok(())
+    }
+
     /// Every node accepts `login`, or `NotVerified` names the first that does not.
-    async fn check_login_everywhere(&self, login: &Login) -> Result<(), BackendError> {
-        for node in &self.nodes {
+    async fn check_login_everywhere(
+        &self,
+        nodes: &[Endpoint],
+        login: &Login,
+    ) -> Result<(), BackendError> {
+        for node in nodes {
             if !self.connector.accepts(node, login).await? {
                 return Err(BackendError::NotVerified(format!(
                     "user {} cannot log in with the pending password on {node}",
@@ -89,9 +128,14 @@ impl Target {
     }
 }
 
-/// AWSCURRENT and AWSPENDING, checked to be one rotation of one user set.
-fn check_pair(current: &RedisSecret, pending: &RedisSecret) -> Result<(), BackendError> {
-    current.same_target(pending)?;
+/// AWSCURRENT and AWSPENDING, checked to be one rotation of one user set: nothing but the
+/// credential changed, and the pending user is the one this rotation must change.
+fn check_pair(
+    current: &SecretValue,
+    pending: &SecretValue,
+) -> Result<(RedisSecret, RedisSecret), BackendError> {
+    trust::check_only_credential_changed(current, pending)?;
+    let (current, pending) = (RedisSecret::parse(current)?, RedisSecret::parse(pending)?);
     let expected = match current.strategy {
         Strategy::SingleUser => current.login.username.clone(),
         Strategy::Alternating => other_user(&current.login.username),
@@ -102,7 +146,17 @@ fn check_pair(current: &RedisSecret, pending: &RedisSecret) -> Result<(), Backen
             "of AWSPENDING is not the user this rotation must change",
         ));
     }
-    Ok(())
+    Ok((current, pending))
+}
+
+/// The users setSecret changes: the user; or the alternating user to become current, and the
+/// user it is copied from.
+fn changed_by_set(pending: &RedisSecret) -> Vec<&str> {
+    let user = pending.login.username.as_str();
+    match pending.strategy {
+        Strategy::Alternating if user != pending.base_user() => vec![pending.base_user(), user],
+        _ => vec![user],
+    }
 }
 
 /// Who changes the servers when no `masterarn` names an admin: the user itself, with each password
@@ -143,7 +197,12 @@ impl Backend for RedisBackend {
         current: &SecretValue,
     ) -> Result<SecretValue, BackendError> {
         let secret = RedisSecret::parse(current)?;
-        Connector::new(&secret)?; // TLS material is checked before anything else happens
+        // The user's own TLS material is checked before anything else happens. With an admin,
+        // the admin side is checked at setSecret, before any connection: createSecret reads
+        // nothing but AWSCURRENT.
+        if secret.masterarn.is_none() {
+            Connector::new(&secret.server, None)?;
+        }
         let mut pending = current.clone();
         let password = generate_password(DEFAULT_PASSWORD_LENGTH);
         pending.insert("password", Value::from(password.expose_secret()));
@@ -158,13 +217,24 @@ impl Backend for RedisBackend {
         ctx: &BackendContext<'_>,
         versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
-        let current = RedisSecret::parse(versions.current().await?)?;
-        let pending = RedisSecret::parse(&versions.pending)?;
-        check_pair(&current, &pending)?;
+        let (current, pending) = check_pair(versions.current().await?, &versions.pending)?;
         let target = Target::open(ctx, &pending, own_logins(versions, &pending).await?).await?;
+        let nodes = target.nodes().await?;
+        // The user that must exist everywhere: the one changed, or the one a clone is copied from.
+        let required = match pending.strategy {
+            Strategy::SingleUser => pending.login.username.as_str(),
+            Strategy::Alternating => pending.base_user(),
+        };
+        target
+            .preflight(&nodes, Some(required), &changed_by_set(&pending))
+            .await?;
+        if let Some(admin) = &target.admin {
+            guard::prove_possession(ctx, &target.connector, &target.operator, admin, &current)
+                .await?;
+        }
         let new_hash = PasswordHash::of(&pending.login.password);
         let user = pending.login.username.as_str();
-        for node in &target.nodes {
+        for node in &nodes {
             let mut conn = target.operator.login(&target.connector, node).await?;
             // Already done? Log in only when the hash is there: a refused AUTH is an ACL LOG
             // security event, which a rotation should not raise.
@@ -196,7 +266,7 @@ impl Backend for RedisBackend {
                 "pending password set"
             );
         }
-        target.check_login_everywhere(&pending.login).await
+        target.check_login_everywhere(&nodes, &pending.login).await
     }
 
     async fn verify_pending(
@@ -207,10 +277,13 @@ impl Backend for RedisBackend {
         // Read-only, so the pair was checked where it mattered: setSecret.
         let pending = RedisSecret::parse(&versions.pending)?;
         let target = Target::open(ctx, &pending, own_logins(versions, &pending).await?).await?;
-        target.check_login_everywhere(&pending.login).await?;
+        let nodes = target.nodes().await?;
+        target
+            .check_login_everywhere(&nodes, &pending.login)
+            .await?;
         let user = pending.login.username.as_str();
         if pending.strategy == Strategy::Alternating && user != pending.base_user() {
-            for node in &target.nodes {
+            for node in &nodes {
                 let mut conn = target.operator.login(&target.connector, node).await?;
                 let differences =
                     users::clone_differences(&mut conn, pending.base_user(), user).await?;
@@ -240,26 +313,40 @@ impl Backend for RedisBackend {
             .map(RedisSecret::parse)
             .transpose()?
             .map(|d| d.login.username);
+        // The user to revoke: the promoted one's passwords, or the other user of the pair, never
+        // a user the demoted value merely names.
+        let revoked = match (promoted.strategy, demoted_user) {
+            (Strategy::SingleUser, _) => Some(promoted.login.username.clone()),
+            (Strategy::Alternating, Some(old)) if old == other_user(&promoted.login.username) => {
+                Some(old)
+            }
+            (Strategy::Alternating, Some(_)) => {
+                return Err(trust::refused(
+                    "username",
+                    "the demoted version names a user that is not the other user of the \
+                     promoted one's pair; an emergency rotation revokes only that user",
+                ))
+            }
+            (Strategy::Alternating, None) => None,
+        };
+        let Some(user) = revoked else {
+            return Ok(());
+        };
         let target = Target::open(ctx, &promoted, vec![promoted.login.clone()]).await?;
+        let nodes = target.nodes().await?;
         // Never revoke anything unless the new credential logs in everywhere.
-        target.check_login_everywhere(&promoted.login).await?;
+        target
+            .check_login_everywhere(&nodes, &promoted.login)
+            .await?;
+        target.preflight(&nodes, None, &[user.as_str()]).await?;
         let new_hash = PasswordHash::of(&promoted.login.password);
-        for node in &target.nodes {
+        for node in &nodes {
             let mut conn = target.operator.login(&target.connector, node).await?;
-            let revoked = match (promoted.strategy, demoted_user.as_deref()) {
-                (Strategy::SingleUser, _) => {
-                    let user = promoted.login.username.as_str();
-                    users::revoke_all_but(&mut conn, user, &new_hash).await?;
-                    Some(user)
-                }
-                (Strategy::Alternating, Some(old)) if old != promoted.login.username => {
-                    users::switch_off(&mut conn, old).await?;
-                    Some(old)
-                }
-                (Strategy::Alternating, _) => None,
+            match promoted.strategy {
+                Strategy::SingleUser => users::revoke_all_but(&mut conn, &user, &new_hash).await?,
+                Strategy::Alternating => users::switch_off(&mut conn, &user).await?,
             };
-            let Some(user) = revoked else { continue };
-            let killed = users::kill_clients(&mut conn, user).await?;
+            let killed = users::kill_clients(&mut conn, &user).await?;
             if promoted.persist {
                 persist(&mut conn).await?;
             }
@@ -279,7 +366,7 @@ mod tests {
     use super::*;
 
     fn pair_is_ok(current: &str, pending: &str) -> bool {
-        let parse = |raw: &str| RedisSecret::parse(&SecretValue::parse(raw).unwrap()).unwrap();
+        let parse = |raw: &str| SecretValue::parse(raw).unwrap();
         check_pair(&parse(current), &parse(pending)).is_ok()
     }
 
@@ -297,15 +384,36 @@ mod tests {
             &single,
             r#"{"host":"h","username":"admin","password":"b"}"#
         ));
-        assert!(!ok(
-            &single,
-            r#"{"host":"other","username":"app","password":"b"}"#
-        ));
+        // Anything but the credential changed is a trust-boundary refusal, before any parsing.
+        let parse = |raw: &str| SecretValue::parse(raw).unwrap();
+        for moved in [
+            r#"{"host":"other","username":"app","password":"b"}"#,
+            r#"{"host":"h","port":1,"username":"app","password":"b"}"#,
+            r#"{"host":"h","username":"app","password":"b","tls":false}"#,
+            r#"{"host":"h","username":"app","password":"b","nodes":["evil:1"]}"#,
+            r#"{"host":"h","username":"app","password":"b","masterarn":"arn:x"}"#,
+        ] {
+            let err = check_pair(&parse(&single), &parse(moved)).unwrap_err();
+            assert_eq!(err.kind(), "Refused", "{err}");
+        }
         let clone =
             r#"{"host":"h","username":"app_clone","password":"b","strategy":"alternating"}"#;
         assert!(ok(&alternating, clone));
         let same = r#"{"host":"h","username":"app","password":"b","strategy":"alternating"}"#;
         assert!(!ok(&alternating, same));
         assert!(!ok(&single, clone));
+    }
+
+    #[test]
+    fn set_secret_changes_the_pending_user_and_the_user_a_clone_is_copied_from() {
+        let parse = |raw: &str| RedisSecret::parse(&SecretValue::parse(raw).unwrap()).unwrap();
+        let single = parse(r#"{"host":"h","username":"app","password":"p"}"#);
+        assert_eq!(changed_by_set(&single), ["app"]);
+        let to_clone =
+            parse(r#"{"host":"h","username":"app_clone","password":"p","strategy":"alternating"}"#);
+        assert_eq!(changed_by_set(&to_clone), ["app", "app_clone"]);
+        let to_base =
+            parse(r#"{"host":"h","username":"app","password":"p","strategy":"alternating"}"#);
+        assert_eq!(changed_by_set(&to_base), ["app"]);
     }
 }

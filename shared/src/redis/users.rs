@@ -177,3 +177,48 @@ pub async fn kill_clients(conn: &mut Conn, user: &str) -> Result<i64, BackendErr
     )
     .await
 }
+
+/// Commands whose permission makes a user privileged, as `ACL DRYRUN` arguments (it checks
+/// permissions only: nothing is run). No `LOAD` argument: the wire must never carry `ACL LOAD`.
+const ADMIN_COMMANDS: [(&str, &[&str]); 4] = [
+    ("ACL SETUSER", &["ACL", "SETUSER", "x"]),
+    ("ACL DELUSER", &["ACL", "DELUSER", "x"]),
+    ("CONFIG SET", &["CONFIG", "SET", "maxmemory", "0"]),
+    ("MODULE LOADEX", &["MODULE", "LOADEX", "x"]),
+];
+
+/// The first ACL or admin command `user` may run, asked of the server itself (`ACL DRYRUN`,
+/// Redis 7.0+, selectors included); `None` when it may run none. Fails closed: a server that
+/// cannot answer is an error, never a "no".
+pub async fn admin_command_allowed(
+    conn: &mut Conn,
+    user: &str,
+) -> Result<Option<&'static str>, BackendError> {
+    for (name, args) in ADMIN_COMMANDS {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("DRYRUN").arg(user).arg(args);
+        let reply: Value = conn.run(&cmd, "ACL DRYRUN").await.map_err(|e| match e {
+            BackendError::Rejected { target, detail } => BackendError::Rejected {
+                target,
+                detail: format!(
+                    "{detail}; cannot tell whether user {user} holds ACL or admin \
+                         permissions (the admin needs `+acl|dryrun`, Redis 7.0+)"
+                ),
+            },
+            other => other,
+        })?;
+        match reply {
+            Value::Okay => return Ok(Some(name)),
+            Value::SimpleString(s) if s == "OK" => return Ok(Some(name)),
+            // Denied: the reply says why, naming the command.
+            Value::BulkString(_) | Value::VerbatimString { .. } => {}
+            _ => {
+                return Err(BackendError::Rejected {
+                    target: conn.endpoint.to_string(),
+                    detail: "ACL DRYRUN: unexpected reply".into(),
+                })
+            }
+        }
+    }
+    Ok(None)
+}

@@ -2,10 +2,13 @@
 //! and restarts behave as in production. [`RedisServer::start_opts`] adds what rotation tests need:
 //! an admin user (the default user off), users in the config file or an aclfile, TLS, replication.
 
+pub mod attack;
+mod fake;
 pub mod scenario;
 mod tap;
 mod tls;
 
+pub use fake::FakeRedis;
 pub use tap::{Monitor, WireTap};
 pub use tls::TlsFiles;
 
@@ -34,9 +37,25 @@ pub fn admin_password() -> &'static SecretString {
     PASSWORD.get_or_init(|| generate_password(32))
 }
 
-/// The admin secret's value, as the secret named by `masterarn` holds it.
+/// The admin's credential alone. The function refuses an admin secret that names no server:
+/// use [`admin_secret_json_for`] (this stays for callers that add the server fields themselves).
 pub fn admin_secret_json() -> String {
     json!({"username": ADMIN, "password": admin_password().expose_secret()}).to_string()
+}
+
+/// The admin secret's value for `server` (plaintext port), as the secret named by `masterarn`
+/// holds it: the admin's credential and the only server it may be sent to.
+pub fn admin_secret_json_for(server: &RedisServer) -> String {
+    admin_secret_value(server.endpoint_fields()).to_string()
+}
+
+/// The admin's credential with `fields` (host, port, tls, ca_bundle, nodes, endpoints, …).
+pub fn admin_secret_value(fields: serde_json::Value) -> serde_json::Value {
+    let mut value = json!({"username": ADMIN, "password": admin_password().expose_secret()});
+    if let (Some(value), serde_json::Value::Object(fields)) = (value.as_object_mut(), fields) {
+        value.extend(fields);
+    }
+    value
 }
 
 /// What a rotation test's server looks like.

@@ -1,6 +1,6 @@
 //! Secrets, engines and checks shared by the Redis rotation tests. Nothing here prints a password.
 
-use super::{admin_password, admin_secret_json, RedisServer};
+use super::{admin_password, admin_secret_value, RedisServer};
 use crate::emulator::run_step;
 use crate::{Emulator, LogCapture};
 use rotation::redis::acl::PasswordHash;
@@ -22,10 +22,15 @@ pub fn engine() -> RedisEngine {
     )
 }
 
-/// A new admin secret for `masterarn`; returns its ARN.
-pub async fn admin_secret() -> String {
+/// A new admin secret for `masterarn` naming `server`'s plaintext port; returns its ARN.
+pub async fn admin_secret_for(server: &RedisServer) -> String {
+    admin_secret_with(server.endpoint_fields()).await
+}
+
+/// A new admin secret: the admin's credential with `fields` (host, port, tls, nodes, …).
+pub async fn admin_secret_with(fields: Value) -> String {
     Emulator::shared()
-        .create_secret("redis-admin", &admin_secret_json())
+        .create_secret("redis-admin", &admin_secret_value(fields).to_string())
         .await
 }
 

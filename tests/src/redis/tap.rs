@@ -183,7 +183,8 @@ fn parse_commands(bytes: &[u8]) -> Vec<Vec<String>> {
     commands
 }
 
-fn parse_one(rest: &mut &[u8]) -> Option<Vec<String>> {
+/// One RESP command from the front of `rest`, which it advances; `None` when incomplete.
+pub(super) fn parse_one(rest: &mut &[u8]) -> Option<Vec<String>> {
     let count: usize = line(rest)?.strip_prefix('*')?.parse().ok()?;
     let mut args = Vec::with_capacity(count);
     for _ in 0..count {

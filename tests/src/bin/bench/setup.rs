@@ -9,7 +9,7 @@ use rotation::redis::acl::PasswordHash;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use testkit::redis::{admin_secret_json, RedisOptions};
+use testkit::redis::{admin_secret_json_for, admin_secret_value, RedisOptions};
 use testkit::{Emulator, PostgresServer, RedisServer};
 
 pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,7 +47,7 @@ impl Stack {
             .map_err(|e| format!("creating the PostgreSQL admin role: {e}"))?;
         let redis_admin = redis.admin().await;
         let redis_admin_arn = emulator
-            .create_secret("bench/redis-admin", &admin_secret_json())
+            .create_secret("bench/redis-admin", &admin_secret_json_for(&redis))
             .await;
         Ok(Self {
             emulator,
@@ -133,10 +133,25 @@ impl Stack {
         Ok(passwords)
     }
 
-    /// A single-user secret for `user` with the admin secret running the ACL commands, on the
-    /// server reached through `port`.
-    pub async fn redis_secret(&self, user: &str, password: &SecretString, port: u16) -> String {
-        let value = redis_value(user, password, port, &self.redis_admin_arn);
+    /// The admin secret (`masterarn`) for the Redis server reached through `port`: the admin's
+    /// credential goes only where its own secret says.
+    pub async fn redis_admin_secret(&self, port: u16) -> String {
+        let value = admin_secret_value(json!({"host": "127.0.0.1", "port": port, "tls": false}));
+        self.emulator
+            .create_secret("bench/redis-admin", &value.to_string())
+            .await
+    }
+
+    /// A single-user secret for `user` with the admin secret `admin_arn` running the ACL
+    /// commands, on the server reached through `port`.
+    pub async fn redis_secret(
+        &self,
+        user: &str,
+        password: &SecretString,
+        port: u16,
+        admin_arn: &str,
+    ) -> String {
+        let value = redis_value(user, password, port, admin_arn);
         self.emulator
             .create_secret("bench/redis", &value.to_string())
             .await
@@ -169,11 +184,17 @@ impl Stack {
             Kind::Redis => {
                 let counter = ConnectionCounter::start(self.redis.port).await?;
                 let passwords = self.redis_users(&names).await?;
+                let admin_counted = self.redis_admin_secret(counter.port).await;
                 let counted = self
-                    .redis_secret(&names[0], &passwords[0], counter.port)
+                    .redis_secret(&names[0], &passwords[0], counter.port, &admin_counted)
                     .await;
                 let timed = self
-                    .redis_secret(&names[1], &passwords[1], self.redis.port)
+                    .redis_secret(
+                        &names[1],
+                        &passwords[1],
+                        self.redis.port,
+                        &self.redis_admin_arn,
+                    )
                     .await;
                 (counted, timed, Some(counter))
             }

@@ -18,7 +18,10 @@ pub async fn run(emulator: &Emulator) -> DemoResult {
         ..Default::default()
     })?;
     let admin_arn = emulator
-        .create_secret("demo/redis-admin", &testkit::redis::admin_secret_json())
+        .create_secret(
+            "demo/redis-admin",
+            &testkit::redis::admin_secret_json_for(&server),
+        )
         .await;
     let app = json!({"engine": "redis", "host": "127.0.0.1", "port": server.port, "username": "app",
                      "password": password.expose_secret(), "tls": false, "masterarn": admin_arn});
