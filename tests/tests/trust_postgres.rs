@@ -751,6 +751,20 @@ async fn an_application_endpoint_on_a_fake_server_never_receives_a_credential() 
         );
         assert_no_secret(&function, &[&id], &[&password], &[&err.error_message]).await;
     }
+    // The fake does record what reaches it: a client that follows its request sends its password
+    // in clear, so the assertions above could fail.
+    let probe = "probe-password-for-the-fake-server";
+    let config = format!(
+        "host=127.0.0.1 port={} user=probe password={probe} sslmode=disable connect_timeout=2",
+        fake.port
+    );
+    let _ = tokio_postgres::connect(&config, tokio_postgres::NoTls).await;
+    assert!(
+        fake.received()
+            .windows(probe.len())
+            .any(|w| w == probe.as_bytes()),
+        "the fake server records a password sent to it"
+    );
 }
 
 #[tokio::test]
