@@ -233,6 +233,22 @@ impl Untouched {
     }
 }
 
+/// Rotates `id` through the function, expects the failure `(step, kind)` naming `mentions`, and
+/// checks that `roles` (and the secret's stages) did not change.
+async fn refused_untouched(
+    function: &FunctionProcess,
+    id: &str,
+    roles: &[&str],
+    (at, kind): (Step, &str),
+    mentions: &[&str],
+    label: &str,
+) -> InvocationError {
+    let untouched = Untouched::watch(id, roles).await;
+    let err = assert_failed(rotate(function, id).await, at, kind, mentions, label);
+    untouched.check(label).await;
+    err
+}
+
 /// The attack failed at `at` with `kind`, and its message names each of `mentions`.
 fn assert_failed(
     outcome: Result<String, (Step, InvocationError)>,
@@ -337,15 +353,15 @@ async fn awscurrent_naming_another_role_is_refused_without_proof_of_possession()
         value["password"] = json!(chosen);
         put_current(&id, &value).await;
         let clone = format!("{target}_clone");
-        let untouched = Untouched::watch(&id, &[target, &clone, &attacker]).await;
-        let err = assert_failed(
-            rotate(&function, &id).await,
-            Step::SetSecret,
-            "Refused",
+        let err = refused_untouched(
+            &function,
+            &id,
+            &[target, &clone, &attacker],
+            (Step::SetSecret, "Refused"),
             &[target, "break_glass_users", "ROTATION_BREAK_GLASS_USERS"],
             target,
-        );
-        untouched.check(target).await;
+        )
+        .await;
         assert!(
             !logs_in(target, &chosen).await,
             "{target}: the chosen password does not log in"
@@ -377,15 +393,15 @@ async fn awscurrent_naming_a_victims_alternate_is_refused() {
     value["password"] = json!(chosen);
     put_current(&id, &value).await;
     let victim_clone = format!("{victim}_clone");
-    let untouched = Untouched::watch(&id, &[&victim, &victim_clone]).await;
-    let err = assert_failed(
-        rotate(&function, &id).await,
-        Step::SetSecret,
-        "Refused",
+    let err = refused_untouched(
+        &function,
+        &id,
+        &[&victim, &victim_clone],
+        (Step::SetSecret, "Refused"),
         &["break_glass_users"],
         "victim_clone",
-    );
-    untouched.check("victim_clone").await;
+    )
+    .await;
     assert!(
         logs_in(&victim, &victim_password).await,
         "the victim still logs in"
@@ -406,15 +422,15 @@ async fn awscurrent_naming_a_victims_alternate_is_refused() {
     let victim_password = create_role(&victim, "").await;
     superuser(&format!("CREATE TABLE public.{victim}_data (id int); ALTER TABLE public.{victim}_data OWNER TO {victim}")).await;
     let id = app_secret(&attacker, &attacker_password, Some(&admin), json!({})).await;
-    let untouched = Untouched::watch(&id, &[&victim, &attacker]).await;
-    let err = assert_failed(
-        rotate(&function, &id).await,
-        Step::SetSecret,
-        "Refused",
+    let err = refused_untouched(
+        &function,
+        &id,
+        &[&victim, &attacker],
+        (Step::SetSecret, "Refused"),
         &[&victim, "not a member"],
         "x_clone of x",
-    );
-    untouched.check("x_clone of x").await;
+    )
+    .await;
     let owner: String = server()
         .superuser_client()
         .await
@@ -443,15 +459,15 @@ async fn the_admins_own_user_is_never_rotated_through_an_application_secret() {
     let admin = admin_secret(json!({})).await;
     let id = app_secret(ADMIN, admin_password().await, Some(&admin), json!({})).await;
     let admin_clone = format!("{ADMIN}_clone");
-    let untouched = Untouched::watch(&id, &[&admin_clone]).await;
-    let err = assert_failed(
-        rotate(&function, &id).await,
-        Step::SetSecret,
-        "Refused",
+    let err = refused_untouched(
+        &function,
+        &id,
+        &[&admin_clone],
+        (Step::SetSecret, "Refused"),
         &["admin's own user", "privileged_users"],
         "admin credential",
-    );
-    untouched.check("admin credential").await;
+    )
+    .await;
     assert_no_secret(&function, &[&id], &[], &[&err.error_message]).await;
 
     // A break-glass prefix broader than meant reaches the admin's own name: still refused, inside
@@ -465,15 +481,15 @@ async fn the_admins_own_user_is_never_rotated_through_an_application_secret() {
     value["username"] = json!(admin_clone);
     value["password"] = json!(chosen);
     put_current(&id, &value).await;
-    let untouched = Untouched::watch(&id, &[&admin_clone]).await;
-    let err = assert_failed(
-        rotate(&function, &id).await,
-        Step::SetSecret,
-        "Refused",
+    let err = refused_untouched(
+        &function,
+        &id,
+        &[&admin_clone],
+        (Step::SetSecret, "Refused"),
         &["admin's own user"],
         "break-glass prefix",
-    );
-    untouched.check("break-glass prefix").await;
+    )
+    .await;
     assert!(
         break_glass_lines(&function, &admin_clone).is_empty(),
         "no reset, no audit"
@@ -490,15 +506,15 @@ async fn a_superuser_is_rotated_only_when_the_admin_side_names_it() {
 
     let admin = admin_secret(json!({})).await;
     let id = app_secret(&user, &password, Some(&admin), json!({})).await;
-    let untouched = Untouched::watch(&id, &[&user, &clone]).await;
-    let err = assert_failed(
-        rotate(&function, &id).await,
-        Step::SetSecret,
-        "Refused",
+    let err = refused_untouched(
+        &function,
+        &id,
+        &[&user, &clone],
+        (Step::SetSecret, "Refused"),
         &[&user, "superuser", "privileged_users"],
         "superuser",
-    );
-    untouched.check("superuser").await;
+    )
+    .await;
     assert_no_secret(&function, &[&id], &[&password], &[&err.error_message]).await;
 
     // A superuser admin whose secret lists the user in privileged_users: allowed. The clone is
@@ -552,15 +568,15 @@ async fn an_owner_role_the_base_does_not_hold_is_refused() {
         let mut value = stage_value(&id, AWSCURRENT).await;
         value["owner_role"] = json!(owner);
         put_current(&id, &value).await;
-        let untouched = Untouched::watch(&id, &[&user, &clone, owner]).await;
-        let err = assert_failed(
-            rotate(&function, &id).await,
-            Step::SetSecret,
-            "Refused",
+        let err = refused_untouched(
+            &function,
+            &id,
+            &[&user, &clone, owner],
+            (Step::SetSecret, "Refused"),
             &["owner_role", owner],
             owner,
-        );
-        untouched.check(owner).await;
+        )
+        .await;
         assert_no_secret(&function, &[&id], &[&password], &[&err.error_message]).await;
     }
 
@@ -722,15 +738,15 @@ async fn an_application_endpoint_on_a_fake_server_never_receives_a_credential() 
             json!({"host": host, "port": fake.port}),
         )
         .await;
-        let untouched = Untouched::watch(&id, &[&user, &clone]).await;
-        let err = assert_failed(
-            rotate(&function, &id).await,
-            Step::SetSecret,
-            "Refused",
+        let err = refused_untouched(
+            &function,
+            &id,
+            &[&user, &clone],
+            (Step::SetSecret, "Refused"),
             &[field],
             label,
-        );
-        untouched.check(label).await;
+        )
+        .await;
         let received = fake.received();
         let admin_password = admin_password().await.as_bytes();
         assert!(
@@ -803,15 +819,15 @@ async fn the_application_secrets_tls_settings_never_reach_the_admin_connection()
             json!({"ssl": false, "ca_bundle": app_ca.cert_pem}),
         )
         .await;
-        let untouched = Untouched::watch(&id, &[&user, &tls_admin]).await;
-        let err = assert_failed(
-            rotate(&function, &id).await,
-            Step::SetSecret,
-            "TargetUnreachable",
+        let err = refused_untouched(
+            &function,
+            &id,
+            &[&user, &tls_admin],
+            (Step::SetSecret, "TargetUnreachable"),
             &[says],
             label,
-        );
-        untouched.check(label).await;
+        )
+        .await;
         assert!(
             !server()
                 .log_contents()
@@ -837,15 +853,15 @@ async fn another_port_of_the_same_server_is_used_only_when_the_admin_secret_list
     let clone = format!("{user}_clone");
     let admin = admin_secret(json!({})).await;
     let id = app_secret(&user, &password, Some(&admin), json!({"port": relay.port})).await;
-    let untouched = Untouched::watch(&id, &[&user, &clone]).await;
-    let err = assert_failed(
-        rotate(&function, &id).await,
-        Step::SetSecret,
-        "Refused",
+    let err = refused_untouched(
+        &function,
+        &id,
+        &[&user, &clone],
+        (Step::SetSecret, "Refused"),
         &["`port`", "endpoints"],
         "unlisted port",
-    );
-    untouched.check("unlisted port").await;
+    )
+    .await;
     assert_eq!(
         relay.connections(),
         0,
@@ -880,15 +896,15 @@ async fn a_current_password_that_does_not_log_in_is_refused_naming_the_way_out()
     value["password"] = json!(wrong);
     put_current(&id, &value).await;
     let clone = format!("{user}_clone");
-    let untouched = Untouched::watch(&id, &[&user, &clone]).await;
-    let err = assert_failed(
-        rotate(&function, &id).await,
-        Step::SetSecret,
-        "Refused",
+    let err = refused_untouched(
+        &function,
+        &id,
+        &[&user, &clone],
+        (Step::SetSecret, "Refused"),
         &[&user, "break_glass_users", "ROTATION_BREAK_GLASS_USERS"],
         "wrong password",
-    );
-    untouched.check("wrong password").await;
+    )
+    .await;
     assert!(break_glass_lines(&function, &user).is_empty());
     assert_no_secret(
         &function,
@@ -1039,15 +1055,15 @@ async fn an_existing_clone_that_holds_more_than_its_base_is_left_untouched() {
         let clone_password = create_role(&clone, attributes).await;
         superuser(&grant.replace("{base}", &base).replace("{clone}", &clone)).await;
         let id = app_secret(&base, &password, Some(&admin), json!({})).await;
-        let untouched = Untouched::watch(&id, &[&base, &clone]).await;
-        let err = assert_failed(
-            rotate(&function, &id).await,
-            Step::SetSecret,
-            "Refused",
+        let err = refused_untouched(
+            &function,
+            &id,
+            &[&base, &clone],
+            (Step::SetSecret, "Refused"),
             &[&clone, says],
             label,
-        );
-        untouched.check(label).await;
+        )
+        .await;
         assert!(
             logs_in(&clone, &clone_password).await,
             "{label}: the clone still logs in"

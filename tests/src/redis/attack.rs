@@ -122,6 +122,15 @@ impl AttackStack {
         result
     }
 
+    /// Rotates `id` through the binary and expects a refusal at `step` naming `field`, with
+    /// AWSCURRENT and AWSPREVIOUS where they were; returns the message.
+    pub async fn refused(&mut self, id: &str, step: Step, field: &str) -> String {
+        let stages = Stages::of(id).await;
+        let message = assert_refused(self.rotate(id).await, step, field, &self.material);
+        assert_eq!(Stages::of(id).await, stages, "the stages moved: {message}");
+        message
+    }
+
     /// Runs `steps` of the rotation `token` through the binary until one fails.
     pub async fn steps(
         &self,
