@@ -40,8 +40,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    // Fails only when a provider is already installed, which is fine.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    rotation::runtime::install_crypto_provider();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

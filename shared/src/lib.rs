@@ -3,6 +3,7 @@
 //! The [`engine`] knows version stages and nothing of databases; a [`backend::Backend`] knows its
 //! target system and nothing of version stages. [`store`] is the only module that calls the SDK.
 
+pub mod alternating;
 pub mod audit;
 pub mod backend;
 pub mod engine;

@@ -11,10 +11,15 @@ use std::time::Duration;
 
 const LAMBDA_RUNTIME_LOG_CAP: &str = "lambda_runtime=info";
 
+/// The one place that installs rustls' process-wide crypto provider (aws-lc-rs, as everywhere in
+/// this crate). Safe to call again: a second install fails harmlessly.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// Once per process: the rustls crypto provider and JSON logs on stderr (`RUST_LOG`, default info).
 pub fn init_process() {
-    // Fails only when a provider is already installed, which is fine.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    install_crypto_provider();
     // lambda_runtime logs whole event payloads at trace level; RotationToken must not reach a log.
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

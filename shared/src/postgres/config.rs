@@ -1,5 +1,9 @@
 //! The PostgreSQL secret: AWS's own format plus our optional fields, read strictly.
 
+pub use crate::alternating::{
+    base_user, default_connect_timeout, other_user, Strategy, CA_BUNDLE_FILE_ENV, CLONE_SUFFIX,
+    DEFAULT_CONNECT_TIMEOUT,
+};
 use crate::backend::BackendError;
 use crate::secret::SecretValue;
 use secrecy::SecretString;
@@ -7,21 +11,8 @@ use std::time::Duration;
 
 /// PostgreSQL truncates identifiers longer than this (with only a NOTICE).
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
-pub const CLONE_SUFFIX: &str = "_clone";
 pub const DEFAULT_PORT: u16 = 5432;
 pub const DEFAULT_DBNAME: &str = "postgres";
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Function configuration: a PEM CA bundle used when the secret carries none.
-pub const CA_BUNDLE_FILE_ENV: &str = "ROTATION_CA_BUNDLE_FILE";
-pub const CONNECT_TIMEOUT_ENV: &str = "ROTATION_CONNECT_TIMEOUT_SECONDS";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// The user changes its own password.
-    SingleUser,
-    /// `<base>` and `<base>_clone` take turns; an admin (the `masterarn` secret) sets passwords.
-    AlternatingUsers,
-}
 
 /// How to reach the server. `ca_bundle` is PEM; `None` with TLS on means the function's configuration.
 #[derive(Debug, Clone)]
@@ -61,20 +52,12 @@ impl PostgresSecret {
         let username = value.required_str("username")?.to_owned();
         check_role_name("username", &username)?;
         let masterarn = value.optional_str("masterarn")?.map(str::to_owned);
-        let strategy = match value.optional_str("strategy")? {
-            None => match masterarn {
-                Some(_) => Strategy::AlternatingUsers,
-                None => Strategy::SingleUser,
-            },
-            Some("single-user" | "single") => Strategy::SingleUser,
-            Some("alternating-users" | "alternating" | "multi-user") => Strategy::AlternatingUsers,
-            Some(_) => {
-                return Err(invalid(
-                    "strategy",
-                    "must be single-user or alternating-users",
-                ))
-            }
-        };
+        // Without an explicit strategy, a secret with an admin alternates, as AWS's multi-user
+        // function does with the same secret.
+        let strategy = Strategy::from_field(value)?.unwrap_or(match masterarn {
+            Some(_) => Strategy::AlternatingUsers,
+            None => Strategy::SingleUser,
+        });
         if strategy == Strategy::AlternatingUsers && masterarn.is_none() {
             return Err(invalid(
                 "masterarn",
@@ -144,11 +127,7 @@ impl Endpoint {
                     "must be between 1 and 300 seconds",
                 ))
             }
-            None => std::env::var(CONNECT_TIMEOUT_ENV)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .filter(|s| (1..=300).contains(s))
-                .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs),
+            None => default_connect_timeout(),
         };
         Ok(Self {
             host,
@@ -158,24 +137,6 @@ impl Endpoint {
             ca_bundle,
             connect_timeout,
         })
-    }
-}
-
-pub fn base_user(username: &str) -> &str {
-    username
-        .strip_suffix(CLONE_SUFFIX)
-        .filter(|b| !b.is_empty())
-        .unwrap_or(username)
-}
-
-/// The other user of an alternating pair.
-pub fn other_user(username: &str) -> String {
-    match username
-        .strip_suffix(CLONE_SUFFIX)
-        .filter(|b| !b.is_empty())
-    {
-        Some(base) => base.to_owned(),
-        None => format!("{username}{CLONE_SUFFIX}"),
     }
 }
 

@@ -1,6 +1,10 @@
 //! The Redis secret: where the server is, who rotates, how to reach it. Parsing validates every
 //! name that will reach an ACL command, so no value can smuggle in an ACL rule.
 
+pub use crate::alternating::{
+    base_user, default_connect_timeout, other_user, Strategy, CA_BUNDLE_FILE_ENV, CLONE_SUFFIX,
+    DEFAULT_CONNECT_TIMEOUT,
+};
 use crate::backend::BackendError;
 use crate::secret::SecretValue;
 use secrecy::SecretString;
@@ -9,22 +13,8 @@ use std::fmt;
 use std::time::Duration;
 
 pub const DEFAULT_PORT: u16 = 6379;
-pub const CLONE_SUFFIX: &str = "_clone";
 /// Longest accepted user name, in bytes, clone suffix included.
 pub const MAX_USERNAME_BYTES: usize = 128;
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A file holding PEM CA certificates, used when the secret has no `ca_bundle` (as for PostgreSQL).
-pub const CA_BUNDLE_ENV: &str = "ROTATION_CA_BUNDLE_FILE";
-/// The default connect timeout in seconds, when the secret has no `connect_timeout`.
-pub const CONNECT_TIMEOUT_ENV: &str = "ROTATION_CONNECT_TIMEOUT_SECONDS";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// One user holding the current and the pending password at once.
-    SingleUser,
-    /// `<user>` and `<user>_clone` take turns; the clone is re-copied from the user.
-    Alternating,
-}
 
 /// One Redis server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -105,15 +95,6 @@ impl ServerSettings {
     }
 }
 
-/// The connect and reply timeout when no secret sets one.
-pub fn default_connect_timeout() -> Duration {
-    std::env::var(CONNECT_TIMEOUT_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|s| (1..=300).contains(s))
-        .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs)
-}
-
 /// One version of a Redis secret, parsed and validated.
 #[derive(Debug, Clone)]
 pub struct RedisSecret {
@@ -138,17 +119,8 @@ impl RedisSecret {
         if password.is_empty() {
             return Err(invalid("password", "must not be empty"));
         }
-        let strategy = match value.optional_str("strategy")? {
-            None | Some("single-user" | "single") => Strategy::SingleUser,
-            Some("alternating-users" | "alternating") => Strategy::Alternating,
-            Some(_) => {
-                return Err(invalid(
-                    "strategy",
-                    "must be single-user or alternating-users",
-                ))
-            }
-        };
-        if strategy == Strategy::Alternating {
+        let strategy = Strategy::from_field(value)?.unwrap_or(Strategy::SingleUser);
+        if strategy == Strategy::AlternatingUsers {
             check_username("username", &other_user(&username))?;
         }
         let masterarn = value.optional_str("masterarn")?.map(str::to_owned);
@@ -173,30 +145,12 @@ impl RedisSecret {
     pub fn pair(&self) -> Vec<String> {
         match self.strategy {
             Strategy::SingleUser => vec![self.login.username.clone()],
-            Strategy::Alternating => {
+            Strategy::AlternatingUsers => {
                 let base = self.base_user().to_owned();
                 let clone = format!("{base}{CLONE_SUFFIX}");
                 vec![base, clone]
             }
         }
-    }
-}
-
-pub fn base_user(username: &str) -> &str {
-    username
-        .strip_suffix(CLONE_SUFFIX)
-        .filter(|b| !b.is_empty())
-        .unwrap_or(username)
-}
-
-/// The other user of an alternating pair.
-pub fn other_user(username: &str) -> String {
-    match username
-        .strip_suffix(CLONE_SUFFIX)
-        .filter(|b| !b.is_empty())
-    {
-        Some(base) => base.to_owned(),
-        None => format!("{username}{CLONE_SUFFIX}"),
     }
 }
 
@@ -322,7 +276,7 @@ mod tests {
             "connect_timeout":2,"persist":false}),
         )
         .unwrap();
-        assert_eq!(s.strategy, Strategy::Alternating);
+        assert_eq!(s.strategy, Strategy::AlternatingUsers);
         assert_eq!(s.base_user(), "app");
         assert!(s.server.tls.is_none() && !s.persist);
         assert_eq!(s.server.connect_timeout, Some(Duration::from_secs(2)));

@@ -3,7 +3,8 @@
 //! (its messages and `ConnectionInfo` may carry credentials or ACL rules with password hashes).
 
 use super::config::{
-    default_connect_timeout, invalid, Endpoint, Login, ServerSettings, TlsSettings, CA_BUNDLE_ENV,
+    default_connect_timeout, invalid, Endpoint, Login, ServerSettings, TlsSettings,
+    CA_BUNDLE_FILE_ENV,
 };
 use crate::backend::BackendError;
 use redis::aio::MultiplexedConnection;
@@ -36,8 +37,7 @@ impl Connector {
     ) -> Result<Self, BackendError> {
         let tls = server.tls.as_ref().map(certificates).transpose()?;
         if tls.is_some() {
-            // Fails only when a provider is already installed, which is fine.
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            crate::runtime::install_crypto_provider();
         }
         Ok(Self {
             tls,
@@ -215,22 +215,23 @@ fn tls_problem(e: &rustls::Error) -> String {
 /// The CA bundle (the secret's, else `$ROTATION_CA_BUNDLE_FILE`; TLS without one is refused) and the
 /// client certificate, checked here so that a malformed PEM is a clear field error.
 fn certificates(tls: &TlsSettings) -> Result<TlsCertificates, BackendError> {
-    let root_cert =
-        match &tls.ca_bundle {
-            Some(pem) => Some(check_certs("ca_bundle", pem.as_bytes().to_vec())?),
-            None => match std::env::var_os(CA_BUNDLE_ENV) {
-                Some(path) if !path.is_empty() => {
-                    let pem = std::fs::read(&path)
-                        .map_err(|_| invalid(CA_BUNDLE_ENV, "names a file that cannot be read"))?;
-                    Some(check_certs(CA_BUNDLE_ENV, pem)?)
-                }
-                _ => return Err(invalid(
+    let root_cert = match &tls.ca_bundle {
+        Some(pem) => Some(check_certs("ca_bundle", pem.as_bytes().to_vec())?),
+        None => match std::env::var_os(CA_BUNDLE_FILE_ENV) {
+            Some(path) if !path.is_empty() => {
+                let pem = std::fs::read(&path)
+                    .map_err(|_| invalid(CA_BUNDLE_FILE_ENV, "names a file that cannot be read"))?;
+                Some(check_certs(CA_BUNDLE_FILE_ENV, pem)?)
+            }
+            _ => {
+                return Err(invalid(
                     "ca_bundle",
                     "is required with TLS: give the CA certificates here or in the file named by \
                      ROTATION_CA_BUNDLE_FILE (or set \"tls\": false for a plaintext server)",
-                )),
-            },
-        };
+                ))
+            }
+        },
+    };
     let client_tls = match (&tls.client_cert, &tls.client_key) {
         (Some(cert), Some(key)) => {
             let client_cert = check_certs("tls_client_cert", cert.as_bytes().to_vec())?;
@@ -280,7 +281,7 @@ mod tests {
 
     #[test]
     fn tls_without_a_ca_bundle_is_refused() {
-        if std::env::var_os(CA_BUNDLE_ENV).is_some() {
+        if std::env::var_os(CA_BUNDLE_FILE_ENV).is_some() {
             return;
         }
         let err = connector(r#"{"host":"h"}"#).err().unwrap();

@@ -138,7 +138,7 @@ fn check_pair(
     let (current, pending) = (RedisSecret::parse(current)?, RedisSecret::parse(pending)?);
     let expected = match current.strategy {
         Strategy::SingleUser => current.login.username.clone(),
-        Strategy::Alternating => other_user(&current.login.username),
+        Strategy::AlternatingUsers => other_user(&current.login.username),
     };
     if pending.login.username != expected {
         return Err(invalid(
@@ -154,7 +154,9 @@ fn check_pair(
 fn changed_by_set(pending: &RedisSecret) -> Vec<&str> {
     let user = pending.login.username.as_str();
     match pending.strategy {
-        Strategy::Alternating if user != pending.base_user() => vec![pending.base_user(), user],
+        Strategy::AlternatingUsers if user != pending.base_user() => {
+            vec![pending.base_user(), user]
+        }
         _ => vec![user],
     }
 }
@@ -206,7 +208,7 @@ impl Backend for RedisBackend {
         let mut pending = current.clone();
         let password = generate_password(DEFAULT_PASSWORD_LENGTH);
         pending.insert("password", Value::from(password.expose_secret()));
-        if secret.strategy == Strategy::Alternating {
+        if secret.strategy == Strategy::AlternatingUsers {
             pending.insert("username", Value::from(other_user(&secret.login.username)));
         }
         Ok(pending)
@@ -223,7 +225,7 @@ impl Backend for RedisBackend {
         // The user that must exist everywhere: the one changed, or the one a clone is copied from.
         let required = match pending.strategy {
             Strategy::SingleUser => pending.login.username.as_str(),
-            Strategy::Alternating => pending.base_user(),
+            Strategy::AlternatingUsers => pending.base_user(),
         };
         target
             .preflight(&nodes, Some(required), &changed_by_set(&pending))
@@ -247,10 +249,10 @@ impl Backend for RedisBackend {
                     let keep = PasswordHash::of(&current.login.password);
                     users::hold_passwords(&mut conn, user, &[&keep], &new_hash, false).await?
                 }
-                Strategy::Alternating if user == pending.base_user() => {
+                Strategy::AlternatingUsers if user == pending.base_user() => {
                     users::hold_passwords(&mut conn, user, &[], &new_hash, true).await?
                 }
-                Strategy::Alternating => {
+                Strategy::AlternatingUsers => {
                     users::copy_user(&mut conn, pending.base_user(), user, &new_hash).await?;
                     true
                 }
@@ -282,7 +284,7 @@ impl Backend for RedisBackend {
             .check_login_everywhere(&nodes, &pending.login)
             .await?;
         let user = pending.login.username.as_str();
-        if pending.strategy == Strategy::Alternating && user != pending.base_user() {
+        if pending.strategy == Strategy::AlternatingUsers && user != pending.base_user() {
             for node in &nodes {
                 let mut conn = target.operator.login(&target.connector, node).await?;
                 let differences =
@@ -317,17 +319,19 @@ impl Backend for RedisBackend {
         // a user the demoted value merely names.
         let revoked = match (promoted.strategy, demoted_user) {
             (Strategy::SingleUser, _) => Some(promoted.login.username.clone()),
-            (Strategy::Alternating, Some(old)) if old == other_user(&promoted.login.username) => {
+            (Strategy::AlternatingUsers, Some(old))
+                if old == other_user(&promoted.login.username) =>
+            {
                 Some(old)
             }
-            (Strategy::Alternating, Some(_)) => {
+            (Strategy::AlternatingUsers, Some(_)) => {
                 return Err(trust::refused(
                     "username",
                     "the demoted version names a user that is not the other user of the \
                      promoted one's pair; an emergency rotation revokes only that user",
                 ))
             }
-            (Strategy::Alternating, None) => None,
+            (Strategy::AlternatingUsers, None) => None,
         };
         let Some(user) = revoked else {
             return Ok(());
@@ -344,7 +348,7 @@ impl Backend for RedisBackend {
             let mut conn = target.operator.login(&target.connector, node).await?;
             match promoted.strategy {
                 Strategy::SingleUser => users::revoke_all_but(&mut conn, &user, &new_hash).await?,
-                Strategy::Alternating => users::switch_off(&mut conn, &user).await?,
+                Strategy::AlternatingUsers => users::switch_off(&mut conn, &user).await?,
             };
             let killed = users::kill_clients(&mut conn, &user).await?;
             if promoted.persist {
