@@ -1,5 +1,5 @@
 //! Fault injection on JWT signing-key rotation with a live prober that signs with whatever
-//! AWSCURRENT holds and verifies, as a consumer of seed 000's convention does, both that token and
+//! AWSCURRENT holds and verifies, as a consumer of the `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention's convention does, both that token and
 //! the one signed by the probe before it. Writes target/reports/faults-jwt.md.
 
 use async_trait::async_trait;

@@ -1,5 +1,5 @@
 //! The JWT signing-key backend against the Secrets Manager emulator (moto), with consumers written
-//! the way the seed runbooks' applications read the secret. No assertion message prints a key.
+//! the way each convention's applications read the secret. No assertion message prints a key.
 
 use apps::{jwks_sign, App, JwksApp, ACCESS, REFRESH};
 use base64::Engine as _;
@@ -68,7 +68,7 @@ async fn create(prefix: &str, value: Value) -> String {
         .await
 }
 
-/// What `openssl rand -base64 32` gives the seed runbooks: 44 characters with `+`, `/` and `=`.
+/// What `openssl rand -base64 32` gives hand-run procedures: 44 characters with `+`, `/` and `=`.
 fn openssl_style_key() -> String {
     let bytes = [
         *uuid::Uuid::new_v4().as_bytes(),
@@ -1005,7 +1005,7 @@ async fn no_key_reaches_a_log_line_in_process_or_from_the_function_binary() {
         .unwrap_err();
 
     // The shipped binary, through the Lambda Runtime API: a routine rotation that onboards a
-    // seed-003 secret, then an emergency rotation of the secret above, then a late retry.
+    // `SECRET_KEY`-convention secret, then an emergency rotation of the secret above, then a late retry.
     let binary = workspace_binary("secret-rotation-jwt");
     let function = FunctionProcess::start(&binary, &emulator.env())
         .await
@@ -1106,7 +1106,7 @@ async fn no_key_reaches_a_log_line_in_process_or_from_the_function_binary() {
     }
 }
 
-/// Applications as the seed runbooks write them, each reading only its own convention's fields.
+/// Applications as teams write them today, each reading only its own convention's fields.
 mod apps {
     use jsonwebtoken::{
         decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
@@ -1158,14 +1158,14 @@ mod apps {
     }
 
     pub enum App {
-        /// Seed 003: encode with SECRET_KEY; decode with it, then SECRET_KEY_PREVIOUS if set.
+        /// The `SECRET_KEY`/`SECRET_KEY_PREVIOUS` convention: encode with SECRET_KEY; decode with it, then SECRET_KEY_PREVIOUS if set.
         SecretKey { current: String, previous: String },
-        /// Seed 000: sign with JWT_SIGNING_SECRET; accept any of JWT_VERIFICATION_SECRETS.
+        /// The `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention: sign with JWT_SIGNING_SECRET; accept any of JWT_VERIFICATION_SECRETS.
         SigningSecret {
             signing: String,
             verification: Vec<String>,
         },
-        /// Seed 004: sign with the isActive entry (kid in the header); verify the entry with the
+        /// The `JWT_SECRETS` kid-array convention: sign with the isActive entry (kid in the header); verify the entry with the
         /// token's kid if it may verify and its expiresAt has not passed.
         KidArray { entries: Vec<Value> },
     }

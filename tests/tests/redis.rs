@@ -123,7 +123,7 @@ async fn alternating_users_take_turns_and_the_previous_works_until_the_next_rota
 async fn clones_match_the_original_and_drift_is_undone() {
     let users = [
         ("plain", "on ~plain:* +get +set"),
-        // Seed runbook 001's user: `+subscribe` before `-@all` leaves it no command at all.
+        // A hand-run procedure's user (`~config:* +subscribe -@all`): `+subscribe` before `-@all` leaves it no command at all.
         ("backend", "on ~config:* +subscribe -@all"),
         (
             "sel",

@@ -31,7 +31,7 @@ fn random_bytes(len: usize) -> Result<SecretBox<[u8]>, KeyError> {
 }
 
 /// An HMAC secret of `bytes` random bytes, written as unpadded base64url: the string itself is the
-/// key (its UTF-8 bytes), as every seed application uses it, and it needs no escaping in JSON,
+/// key (its UTF-8 bytes), as the applications of every convention use it, and it needs no escaping in JSON,
 /// environment variables, shells or a comma-separated list.
 pub fn hmac_secret(bytes: usize) -> Result<SecretString, KeyError> {
     let raw = random_bytes(bytes)?;

@@ -150,7 +150,7 @@ fn seen(field: &str, secret: &str) -> Seen {
     }
 }
 
-/// Seed 003: try `SECRET_KEY`, then `SECRET_KEY_PREVIOUS` when it is not empty.
+/// The `SECRET_KEY`/`SECRET_KEY_PREVIOUS` convention: try `SECRET_KEY`, then `SECRET_KEY_PREVIOUS` when it is not empty.
 fn secret_key(value: &SecretValue, set: SetName) -> Result<Option<Found>, BackendError> {
     let [current, previous] = Convention::SecretKey.fields(set) else {
         return Ok(None);
@@ -175,7 +175,7 @@ fn secret_key(value: &SecretValue, set: SetName) -> Result<Option<Found>, Backen
     }))
 }
 
-/// Seed 000: sign with `JWT_SIGNING_SECRET`; accept any entry of `JWT_VERIFICATION_SECRETS`.
+/// The `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention: sign with `JWT_SIGNING_SECRET`; accept any entry of `JWT_VERIFICATION_SECRETS`.
 fn signing_secret(value: &SecretValue, set: SetName) -> Result<Option<Found>, BackendError> {
     let [signing, verification] = Convention::SigningSecret.fields(set) else {
         return Ok(None);
@@ -204,7 +204,7 @@ fn signing_secret(value: &SecretValue, set: SetName) -> Result<Option<Found>, Ba
     }))
 }
 
-/// Seed 004: `[{kid, secret, isActive, canVerify, expiresAt}]`, as a JSON array or a JSON-encoded
+/// The `JWT_SECRETS` kid-array convention: `[{kid, secret, isActive, canVerify, expiresAt}]`, as a JSON array or a JSON-encoded
 /// string. The `isActive` entry signs; entries with `canVerify: true` verify until `expiresAt`.
 fn kid_array(value: &SecretValue, set: SetName, now: u64) -> Result<Option<Found>, BackendError> {
     let field = Convention::KidArray.fields(set)[0];

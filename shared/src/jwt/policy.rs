@@ -16,11 +16,11 @@ pub const MAX_HMAC_BYTES: u64 = 512;
 /// A flat convention the secret carries for applications that read it (see docs/jwt.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Convention {
-    /// Seed 003: `SECRET_KEY` / `SECRET_KEY_PREVIOUS` (refresh: `REFRESH_SECRET_KEY…`).
+    /// The `SECRET_KEY`/`SECRET_KEY_PREVIOUS` convention: `SECRET_KEY` / `SECRET_KEY_PREVIOUS` (refresh: `REFRESH_SECRET_KEY…`).
     SecretKey,
-    /// Seed 000: `JWT_SIGNING_SECRET` / `JWT_VERIFICATION_SECRETS` (refresh: `JWT_REFRESH_…`).
+    /// The `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention: `JWT_SIGNING_SECRET` / `JWT_VERIFICATION_SECRETS` (refresh: `JWT_REFRESH_…`).
     SigningSecret,
-    /// Seed 004: `JWT_SECRETS`, a kid array (refresh: `JWT_REFRESH_SECRETS`).
+    /// The `JWT_SECRETS` kid-array convention: `JWT_SECRETS`, a kid array (refresh: `JWT_REFRESH_SECRETS`).
     KidArray,
 }
 

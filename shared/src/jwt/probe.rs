@@ -92,7 +92,7 @@ impl Consumer {
                     return Ok(None);
                 };
                 let mut keys = vec![hmac(None, current, true)];
-                // Seed 003 skips an empty SECRET_KEY_PREVIOUS.
+                // The `SECRET_KEY`/`SECRET_KEY_PREVIOUS` convention skips an empty SECRET_KEY_PREVIOUS.
                 if let Some(previous) = text(value, previous)?.filter(|s| !s.is_empty()) {
                     keys.push(hmac(None, previous, false));
                 }
@@ -105,7 +105,7 @@ impl Consumer {
                 let Some(signing) = text(value, signing)?.filter(|s| !s.is_empty()) else {
                     return Ok(None);
                 };
-                // Seed 000 signs with the signing secret and verifies with each comma-separated
+                // The `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention signs with the signing secret and verifies with each comma-separated
                 // entry in turn: the signing secret verifies only if the list holds it.
                 let mut keys = vec![ConsumerKey {
                     verifies: false,

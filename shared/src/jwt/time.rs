@@ -1,4 +1,4 @@
-//! RFC 3339 UTC timestamps (`2026-04-17T00:00:00Z`), the form seed 004's `expiresAt` uses, to and from
+//! RFC 3339 UTC timestamps (`2026-04-17T00:00:00Z`), the form the `JWT_SECRETS` kid-array convention's `expiresAt` uses, to and from
 //! seconds since the Unix epoch. Whole seconds: a fraction is dropped when reading.
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.

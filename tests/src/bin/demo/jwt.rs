@@ -39,7 +39,7 @@ pub async fn run(emulator: &Emulator) -> DemoResult {
     Ok(())
 }
 
-/// Signs as seed 000's application does: with JWT_SIGNING_SECRET.
+/// Signs as the `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention's application does: with JWT_SIGNING_SECRET.
 fn sign(secret: &Value) -> Result<String, Box<dyn std::error::Error>> {
     let key = secret["JWT_SIGNING_SECRET"]
         .as_str()
@@ -55,7 +55,7 @@ fn sign(secret: &Value) -> Result<String, Box<dyn std::error::Error>> {
     )?)
 }
 
-/// Verifies as seed 000's application does: any key of JWT_VERIFICATION_SECRETS.
+/// Verifies as the `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention's application does: any key of JWT_VERIFICATION_SECRETS.
 fn verifies(token: &str, secret: &Value) -> bool {
     let keys = secret["JWT_VERIFICATION_SECRETS"]
         .as_str()
