@@ -8,6 +8,7 @@ pub mod faults;
 pub mod lambda;
 pub mod postgres;
 pub mod process;
+pub mod recording;
 pub mod redis;
 pub mod reliability;
 pub mod secrecy;

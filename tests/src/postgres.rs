@@ -5,6 +5,7 @@ use crate::process::{
     find_program, free_port, fresh_dir, running_as_root, wait_for_port, Janitor, ServiceProcess,
     ServiceSpec,
 };
+use crate::recording::{record, RecordingServer, Sink};
 use rotation::password::generate_password;
 use secrecy::{ExposeSecret, SecretString};
 use std::io;
@@ -312,57 +313,20 @@ impl PostgresServer {
 /// A fake PostgreSQL server: it answers an SSLRequest with `N` and a StartupMessage with
 /// AuthenticationCleartextPassword, so a client would send it a password in clear, and records
 /// every byte it receives.
-pub struct FakePostgres {
-    pub port: u16,
-    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
+pub struct FakePostgres;
 
 impl FakePostgres {
-    pub async fn start() -> io::Result<Self> {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let fake = Self {
-            port,
-            received: Default::default(),
-            connections: Default::default(),
-        };
-        let (received, connections) = (fake.received.clone(), fake.connections.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(fake_session(stream, received.clone()));
-            }
-        });
-        Ok(fake)
-    }
-
-    /// Everything received so far, over every connection (test code only: never print it).
-    pub fn received(&self) -> Vec<u8> {
-        self.received
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn connections(&self) -> usize {
-        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    pub async fn start() -> io::Result<RecordingServer> {
+        RecordingServer::start(fake_session).await
     }
 }
 
-async fn fake_session(
-    mut stream: tokio::net::TcpStream,
-    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-) {
+async fn fake_session(mut stream: tokio::net::TcpStream, received: Sink) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const SSL_REQUEST: u32 = 80_877_103;
     let (mut unread, mut buffer, mut started) = (Vec::new(), vec![0u8; 8192], false);
     while let Ok(n @ 1..) = stream.read(&mut buffer).await {
-        received
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(&buffer[..n]);
+        record(&received, &buffer[..n]);
         unread.extend_from_slice(&buffer[..n]);
         loop {
             // Before the startup message a message has no type byte; after it, one.

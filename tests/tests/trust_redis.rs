@@ -7,6 +7,7 @@
 use rotation::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use rotation::Step;
 use serde_json::json;
+use testkit::recording::RecordingServer;
 use testkit::redis::attack::{admin_password_text, assert_refused, password, AttackStack, Stages};
 use testkit::redis::scenario::{admin_secret_with, Credential};
 use testkit::redis::{FakeRedis, RedisOptions, TlsFiles, WireTap};
@@ -93,7 +94,7 @@ async fn a_passwordless_clone_proves_nothing() {
 }
 
 /// The fake recorded nothing: no connection, not the admin's password.
-async fn assert_untouched(fake: &FakeRedis) {
+async fn assert_untouched(fake: &RecordingServer) {
     assert_eq!(fake.connections(), 0, "the fake server was connected to");
     assert!(
         !fake.saw(admin_password_text()),

@@ -3,80 +3,28 @@
 //! e.g. the admin's password when an application secret points at a server of its own.
 
 use super::tap::parse_one;
+use crate::recording::{record, RecordingServer, Sink};
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 
-pub struct FakeRedis {
-    pub port: u16,
-    received: Arc<Mutex<Vec<u8>>>,
-    connections: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
+pub struct FakeRedis;
 
 impl FakeRedis {
     /// Listens on 127.0.0.1 on a free port, in the calling Tokio runtime.
-    pub async fn start() -> io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let (received, connections) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
-        let (sink, counter) = (Arc::clone(&received), Arc::clone(&connections));
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(stream, Arc::clone(&sink)));
-            }
-        });
-        Ok(Self {
-            port,
-            received,
-            connections,
-            task,
-        })
-    }
-
-    /// Every byte any client sent.
-    pub fn received(&self) -> Vec<u8> {
-        self.received
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// How many connections were opened to it.
-    pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-
-    /// Whether `needle` occurs in what it received.
-    pub fn saw(&self, needle: &str) -> bool {
-        let received = self.received();
-        !needle.is_empty()
-            && received
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
+    pub async fn start() -> io::Result<RecordingServer> {
+        RecordingServer::start(serve).await
     }
 }
 
-impl Drop for FakeRedis {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(mut stream: TcpStream, sink: Arc<Mutex<Vec<u8>>>) {
+async fn serve(mut stream: TcpStream, sink: Sink) {
     let (mut pending, mut chunk) = (Vec::new(), [0u8; 4096]);
     loop {
         let n = match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        sink.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(&chunk[..n]);
+        record(&sink, &chunk[..n]);
         pending.extend_from_slice(&chunk[..n]);
         let mut replies = Vec::new();
         loop {
