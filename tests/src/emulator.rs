@@ -128,6 +128,25 @@ impl Emulator {
         out.arn().expect("CreateSecret returns an ARN").to_owned()
     }
 
+    /// Writes `value` as a secret writer could (PutSecretValue, labelled `stage`), on the version
+    /// `token` when given, else on a new one.
+    pub async fn put_value(&self, secret_id: &str, token: Option<&str>, value: &str, stage: &str) {
+        self.client()
+            .put_secret_value()
+            .secret_id(secret_id)
+            .set_client_request_token(token.map(str::to_owned))
+            .secret_string(value)
+            .version_stages(stage)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PutSecretValue ({stage}): {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            });
+    }
+
     /// Starts a rotation as the service does and returns its token (the pending version id).
     pub async fn stage_rotation(&self, secret_id: &str) -> String {
         let token = uuid::Uuid::new_v4().to_string();

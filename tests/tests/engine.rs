@@ -298,15 +298,8 @@ async fn a_pending_value_createsecret_did_not_build_is_refused_at_set_secret() {
     let chosen = "chosen-by-the-secret-writer-0123456789";
     let planted = json!({"engine": "fake", "username": "app", "password": chosen});
     emulator
-        .client()
-        .put_secret_value()
-        .secret_id(&id)
-        .client_request_token(&token)
-        .secret_string(planted.to_string())
-        .version_stages(AWSPENDING)
-        .send()
-        .await
-        .unwrap();
+        .put_value(&id, Some(&token), &planted.to_string(), AWSPENDING)
+        .await;
     run_step(&engine, Step::CreateSecret, &id, &token)
         .await
         .unwrap();
@@ -334,14 +327,8 @@ async fn a_pending_value_createsecret_did_not_build_is_refused_at_set_secret() {
         serde_json::from_str(&emulator.value_at(&id, AWSCURRENT).await.unwrap()).unwrap();
     rewritten["username"] = json!("victim");
     emulator
-        .client()
-        .put_secret_value()
-        .secret_id(&id)
-        .secret_string(rewritten.to_string())
-        .version_stages(AWSCURRENT)
-        .send()
-        .await
-        .unwrap();
+        .put_value(&id, None, &rewritten.to_string(), AWSCURRENT)
+        .await;
     let err = run_step(&engine, Step::SetSecret, &id, &token)
         .await
         .unwrap_err();

@@ -135,15 +135,8 @@ async fn put_current(id: &str, value: &Value) {
 /// Puts `value` on the empty AWSPENDING version `token` that RotateSecret made.
 async fn plant_pending(id: &str, token: &str, value: &Value) {
     Emulator::shared()
-        .client()
-        .put_secret_value()
-        .secret_id(id)
-        .client_request_token(token)
-        .secret_string(value.to_string())
-        .version_stages(AWSPENDING)
-        .send()
-        .await
-        .expect("PutSecretValue on the pending version");
+        .put_value(id, Some(token), &value.to_string(), AWSPENDING)
+        .await;
 }
 
 /// The function binary, with the emulator's environment and `env`.

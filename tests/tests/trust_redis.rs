@@ -264,15 +264,8 @@ async fn a_pending_value_planted_before_create_secret_is_refused_at_set_secret()
     planted["password"] = json!(chosen);
     planted["rotation_seal"] = json!("00".repeat(32));
     emulator
-        .client()
-        .put_secret_value()
-        .secret_id(&id)
-        .client_request_token(&token)
-        .secret_string(planted.to_string())
-        .version_stages(AWSPENDING)
-        .send()
-        .await
-        .expect("PutSecretValue");
+        .put_value(&id, Some(&token), &planted.to_string(), AWSPENDING)
+        .await;
     let stages = Stages::of(&id).await;
     let steps = [Step::CreateSecret, Step::SetSecret];
     let result = stack.steps(&id, &token, &steps).await;
@@ -298,15 +291,13 @@ async fn a_forged_previous_version_cannot_make_an_emergency_revoke_another_user(
         serde_json::from_str(&emulator.value_at(&id, AWSCURRENT).await.unwrap()).unwrap();
     forged["username"] = json!("victim");
     emulator
-        .client()
-        .put_secret_value()
-        .secret_id(&id)
-        .client_request_token(uuid::Uuid::new_v4().to_string())
-        .secret_string(forged.to_string())
-        .version_stages(AWSPREVIOUS)
-        .send()
-        .await
-        .expect("PutSecretValue");
+        .put_value(
+            &id,
+            Some(&uuid::Uuid::new_v4().to_string()),
+            &forged.to_string(),
+            AWSPREVIOUS,
+        )
+        .await;
     emulator.tag(&id, "rotation:mode", "emergency").await;
     let mut session = stack.server.connect("victim", &victim_pw).await.unwrap();
     let before = stack.users(&["victim"]).await;
