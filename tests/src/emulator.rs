@@ -48,7 +48,7 @@ impl Emulator {
             run_as: None,
         })?;
         wait_for_port(port, Duration::from_secs(60), &mut process)?;
-        warm_up(port)?;
+        warm_up_with_retries(port)?;
         Ok(Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             _process: process,
@@ -261,6 +261,28 @@ pub async fn run_step<S: SecretStore, B: Backend>(
 
 /// One Secrets Manager call before anyone else's: moto builds a service's app on its first request
 /// (≈ 0.2 s), and the answer proves the port is moto's.
+/// The server may accept on its port a moment before it serves (seen once as a reset connection in
+/// CI): retry a refused, reset or cut-short warm-up for a bounded time; any other failure is final.
+fn warm_up_with_retries(port: u16) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match warm_up(port) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::UnexpectedEof
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn warm_up(port: u16) -> io::Result<()> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
@@ -278,6 +300,11 @@ fn warm_up(port: u16) -> io::Result<()> {
     stream.read_to_string(&mut answer)?;
     if answer.starts_with("HTTP/1.1 200") && answer.contains("SecretList") {
         Ok(())
+    } else if answer.is_empty() {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the emulator on port {port} closed the connection without an answer"),
+        ))
     } else {
         Err(io::Error::other(format!(
             "the emulator on port {port} did not answer ListSecrets: {}",
