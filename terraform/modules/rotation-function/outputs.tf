@@ -1,41 +1,57 @@
+# The checks on how inputs combine sit on outputs: the resources they guarded
+# are module.lambda's now, and `terraform test` can only expect failures of
+# this module's own objects. A failing output precondition fails the plan all
+# the same.
+
 output "function_name" {
   description = "Name of the rotation function."
-  value       = aws_lambda_function.this.function_name
+  value       = module.lambda.lambda_function.function_name
 }
 
 output "function_arn" {
   description = "ARN of the rotation function, for aws_secretsmanager_secret_rotation.rotation_lambda_arn."
-  value       = aws_lambda_function.this.arn
+  value       = module.lambda.lambda_function.arn
+
+  # One place for each list: the typed variables are validated, a map entry is not.
+  precondition {
+    condition     = !contains(keys(var.environment_variables), "ROTATION_BREAK_GLASS_USERS") && !contains(keys(var.environment_variables), "ROTATION_PRIVILEGED_USERS")
+    error_message = "Set ROTATION_BREAK_GLASS_USERS and ROTATION_PRIVILEGED_USERS through break_glass_users and privileged_users, not environment_variables."
+  }
 }
 
 output "vpc_subnet_ids" {
   description = "Subnets the function is attached to (empty outside a VPC)."
-  value       = try(aws_lambda_function.this.vpc_config[0].subnet_ids, [])
+  value       = module.lambda.vpc_subnet_ids
 }
 
 output "role_arn" {
   description = "ARN of the function's IAM role."
-  value       = aws_iam_role.this.arn
+  value       = module.lambda.role.arn
 }
 
 output "role_name" {
   description = "Name of the function's IAM role."
-  value       = aws_iam_role.this.name
+  value       = module.lambda.role.name
 }
 
 output "role_policy_json" {
   description = "The inline policy of the role, as JSON."
-  value       = aws_iam_role_policy.this.policy
+  value       = module.lambda.role_policy.policy
 }
 
 output "log_group_name" {
   description = "Name of the function's CloudWatch log group."
-  value       = aws_cloudwatch_log_group.this.name
+  value       = module.lambda.log_group.name
+
+  precondition {
+    condition     = var.create_kms_key || var.kms_key_arn != null
+    error_message = "Set kms_key_arn when create_kms_key is false."
+  }
 }
 
 output "kms_key_arn" {
   description = "KMS key used for the log group and the module-created topic."
-  value       = local.kms_key_arn
+  value       = module.lambda.kms_key_arn
 }
 
 output "alarm_topic_arn" {
@@ -45,7 +61,12 @@ output "alarm_topic_arn" {
 
 output "error_alarm_arn" {
   description = "ARN of the CloudWatch alarm on the function's Errors metric."
-  value       = aws_cloudwatch_metric_alarm.errors.arn
+  value       = module.lambda.error_alarm.arn
+
+  precondition {
+    condition     = var.create_alarm_topic || var.alarm_topic_arn != null
+    error_message = "Set alarm_topic_arn when create_alarm_topic is false."
+  }
 }
 
 output "rotation_event_rule_arns" {

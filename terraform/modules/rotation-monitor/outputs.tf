@@ -1,26 +1,34 @@
 output "function_name" {
   description = "Name of the monitor function."
-  value       = aws_lambda_function.this.function_name
+  value       = module.lambda.lambda_function.function_name
 }
 
 output "function_arn" {
   description = "ARN of the monitor function."
-  value       = aws_lambda_function.this.arn
+  value       = module.lambda.lambda_function.arn
 }
 
 output "role_arn" {
   description = "ARN of the function's IAM role."
-  value       = aws_iam_role.this.arn
+  value       = module.lambda.role.arn
 }
 
 output "role_policy_json" {
   description = "The inline policy of the role, as JSON."
-  value       = aws_iam_role_policy.this.policy
+  value       = module.lambda.role_policy.policy
 }
 
 output "log_group_name" {
   description = "Name of the function's CloudWatch log group."
-  value       = aws_cloudwatch_log_group.this.name
+  value       = module.lambda.log_group.name
+
+  # Here, not on the log group: that is module.lambda's now, and `terraform
+  # test` can only expect failures of this module's own objects. A failing
+  # output precondition fails the plan all the same.
+  precondition {
+    condition     = var.create_kms_key || var.kms_key_arn != null
+    error_message = "Set kms_key_arn when create_kms_key is false."
+  }
 }
 
 output "schedule_rule_arn" {
@@ -37,7 +45,7 @@ output "alarm_arns" {
   description = "ARNs of the alarms: overdue, pending-stuck, silent, errors."
   value = merge(
     { for k, a in aws_cloudwatch_metric_alarm.health : k => a.arn },
-    { silent = aws_cloudwatch_metric_alarm.silent.arn, errors = aws_cloudwatch_metric_alarm.errors.arn },
+    { silent = aws_cloudwatch_metric_alarm.silent.arn, errors = module.lambda.error_alarm.arn },
   )
 }
 
@@ -45,6 +53,6 @@ output "alarm_actions" {
   description = "Where each alarm notifies, by alarm."
   value = merge(
     { for k, a in aws_cloudwatch_metric_alarm.health : k => a.alarm_actions },
-    { silent = aws_cloudwatch_metric_alarm.silent.alarm_actions, errors = aws_cloudwatch_metric_alarm.errors.alarm_actions },
+    { silent = aws_cloudwatch_metric_alarm.silent.alarm_actions, errors = module.lambda.error_alarm.alarm_actions },
   )
 }

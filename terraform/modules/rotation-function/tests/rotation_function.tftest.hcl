@@ -53,43 +53,43 @@ run "postgres_in_vpc" {
   }
 
   assert {
-    condition     = aws_lambda_function.this.runtime == "provided.al2023" && aws_lambda_function.this.handler == "bootstrap"
+    condition     = module.lambda.lambda_function.runtime == "provided.al2023" && module.lambda.lambda_function.handler == "bootstrap"
     error_message = "The function must use the provided.al2023 runtime with the bootstrap handler."
   }
 
   assert {
-    condition     = aws_lambda_function.this.architectures == tolist(["x86_64"]) && aws_lambda_function.this.tracing_config[0].mode == "Active"
+    condition     = module.lambda.lambda_function.architectures == tolist(["x86_64"]) && module.lambda.lambda_function.tracing_config[0].mode == "Active"
     error_message = "The function must default to x86_64 with active X-Ray tracing."
   }
 
   assert {
-    condition     = aws_lambda_function.this.source_code_hash == filebase64sha256("tests/fixtures/bootstrap.zip")
+    condition     = module.lambda.lambda_function.source_code_hash == filebase64sha256("tests/fixtures/bootstrap.zip")
     error_message = "source_code_hash must be the hash of the package zip."
   }
 
   assert {
-    condition     = aws_lambda_function.this.reserved_concurrent_executions == 5
+    condition     = module.lambda.lambda_function.reserved_concurrent_executions == 5
     error_message = "Reserved concurrency must be set."
   }
 
   assert {
-    condition     = aws_cloudwatch_log_group.this.name == "/aws/lambda/secret-rotation-postgres" && aws_cloudwatch_log_group.this.retention_in_days == 365
+    condition     = module.lambda.log_group.name == "/aws/lambda/secret-rotation-postgres" && module.lambda.log_group.retention_in_days == 365
     error_message = "The log group must be /aws/lambda/<name> with a retention."
   }
 
   assert {
-    condition     = aws_cloudwatch_log_group.this.kms_key_id == aws_kms_key.this[0].arn
+    condition     = module.lambda.log_group.kms_key_id == module.lambda.kms_key[0].arn
     error_message = "The log group must be encrypted with the module's KMS key."
   }
 
   assert {
-    condition     = toset(aws_lambda_function.this.vpc_config[0].subnet_ids) == toset(["subnet-aaaa", "subnet-bbbb"])
+    condition     = toset(module.lambda.lambda_function.vpc_config[0].subnet_ids) == toset(["subnet-aaaa", "subnet-bbbb"])
     error_message = "The function must be attached to the given subnets."
   }
 
   assert {
     condition = length([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : s
       if contains(flatten([s.Action]), "ec2:CreateNetworkInterface") && contains(flatten([s.Action]), "ec2:UnassignPrivateIpAddresses")
     ]) == 1
     error_message = "A function in a VPC needs exactly one ENI statement."
@@ -97,7 +97,7 @@ run "postgres_in_vpc" {
 
   assert {
     condition = length([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : s
       if contains(flatten([s.Action]), "rds:DescribeDBInstances") && contains(flatten([s.Action]), "rds:DescribeDBClusters")
     ]) == 1
     error_message = "The postgres function needs the RDS describe statement."
@@ -107,7 +107,7 @@ run "postgres_in_vpc" {
   # (pointing at this very function) or a resource naming specific secrets.
   assert {
     condition = alltrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       !anytrue([for a in flatten([s.Action]) : can(regex("^(\\*|secretsmanager:(\\*|Put|Update|Untag|Tag|Create|Delete|Rotate|Cancel|Restore|Replicate|Remove|Stop))", a))])
       || try(s.Condition.StringEquals["secretsmanager:resource/AllowRotationLambdaArn"], "") == "arn:aws:lambda:eu-west-1:123456789012:function:${var.name}"
       || alltrue([for r in flatten([s.Resource]) : !strcontains(r, "*")])
@@ -117,7 +117,7 @@ run "postgres_in_vpc" {
 
   assert {
     condition = alltrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       try(s.Condition["ForAllValues:StringEquals"]["aws:TagKeys"], []) == ["rotation:mode"]
       if contains(flatten([s.Action]), "secretsmanager:UntagResource")
     ])
@@ -126,7 +126,7 @@ run "postgres_in_vpc" {
 
   assert {
     condition = alltrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       can(s.Condition.StringLike["kms:EncryptionContext:SecretARN"])
       if anytrue([for a in flatten([s.Action]) : startswith(a, "kms:")])
     ])
@@ -136,7 +136,7 @@ run "postgres_in_vpc" {
   # DescribeSecret: an RDS-managed admin secret names its database only in its tags.
   assert {
     condition = anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       toset(flatten([s.Action])) == toset(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]) && try(flatten([s.Resource]), []) == ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-master-AbCdEf"]
     ])
     error_message = "The privileged secrets must be describable and readable, and only by their ARNs."
@@ -144,7 +144,7 @@ run "postgres_in_vpc" {
 
   assert {
     condition = !anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       contains(try(flatten([s.Resource]), []), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-master-AbCdEf") && anytrue([for a in flatten([s.Action]) : !contains(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], a)])
     ])
     error_message = "The privileged secrets must never be writable."
@@ -152,7 +152,7 @@ run "postgres_in_vpc" {
 
   # Every action is one the functions (or Lambda on their behalf) use: nothing else.
   assert {
-    condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Action])) == toset([
+    condition = toset(flatten([for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Action])) == toset([
       "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
       "secretsmanager:UpdateSecretVersionStage", "secretsmanager:UntagResource",
       "kms:Decrypt", "kms:GenerateDataKey",
@@ -166,7 +166,7 @@ run "postgres_in_vpc" {
 
   assert {
     condition = !anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       anytrue([for a in flatten([s.Action]) : contains(["secretsmanager:GetRandomPassword", "kms:Encrypt"], a)])
     ])
     error_message = "No function calls GetRandomPassword, and Secrets Manager never calls kms:Encrypt for them."
@@ -174,19 +174,19 @@ run "postgres_in_vpc" {
 
   assert {
     condition = (
-      aws_lambda_function.this.environment[0].variables["ROTATION_BREAK_GLASS_USERS"] == "orders_app,legacy_*"
-      && aws_lambda_function.this.environment[0].variables["ROTATION_PRIVILEGED_USERS"] == "postgres,rds_superuser_admin"
+      module.lambda.lambda_function.environment[0].variables["ROTATION_BREAK_GLASS_USERS"] == "orders_app,legacy_*"
+      && module.lambda.lambda_function.environment[0].variables["ROTATION_PRIVILEGED_USERS"] == "postgres,rds_superuser_admin"
     )
     error_message = "break_glass_users and privileged_users must reach the function comma-joined."
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.errors.metric_name == "Errors" && aws_cloudwatch_metric_alarm.errors.namespace == "AWS/Lambda" && aws_cloudwatch_metric_alarm.errors.dimensions["FunctionName"] == "secret-rotation-postgres"
+    condition     = module.lambda.error_alarm.metric_name == "Errors" && module.lambda.error_alarm.namespace == "AWS/Lambda" && module.lambda.error_alarm.dimensions["FunctionName"] == "secret-rotation-postgres"
     error_message = "The error alarm must watch the function's Errors metric."
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.errors.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:created-alarms"])
+    condition     = module.lambda.error_alarm.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:created-alarms"])
     error_message = "The error alarm must notify the module-created topic."
   }
 
@@ -220,47 +220,47 @@ run "redis_outside_vpc" {
   }
 
   assert {
-    condition     = length(aws_lambda_function.this.vpc_config) == 0
+    condition     = length(module.lambda.lambda_function.vpc_config) == 0
     error_message = "Without vpc_config the function must not be attached to a VPC."
   }
 
   assert {
     condition = !anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "ec2:")])
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "ec2:")])
     ])
     error_message = "No ENI statement is allowed outside a VPC."
   }
 
   assert {
     condition = !anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "rds:")])
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "rds:")])
     ])
     error_message = "Only the postgres function may call RDS."
   }
 
   assert {
     condition = anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       contains(flatten([s.Action]), "secretsmanager:PutSecretValue") && try(s.Condition.StringEquals["secretsmanager:resource/AllowRotationLambdaArn"], "") == "arn:aws:lambda:eu-west-1:123456789012:function:secret-rotation-redis"
     ])
     error_message = "The rotation statement must be conditioned on this function's ARN."
   }
 
   assert {
-    condition     = !anytrue([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid == "ReadPrivilegedSecrets"])
+    condition     = !anytrue([for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Sid == "ReadPrivilegedSecrets"])
     error_message = "No privileged secret statement without privileged secrets."
   }
 
   assert {
     condition = !anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       anytrue([for a in flatten([s.Action]) : contains(["secretsmanager:GetRandomPassword", "kms:Encrypt"], a)])
     ])
     error_message = "No function calls GetRandomPassword, and Secrets Manager never calls kms:Encrypt for them."
   }
 
   assert {
-    condition     = length(aws_lambda_function.this.environment) == 0
+    condition     = length(module.lambda.lambda_function.environment) == 0
     error_message = "Without environment variables and user lists the function must have no environment."
   }
 }
@@ -282,35 +282,102 @@ run "jwt_with_shared_topic_and_key" {
   }
 
   assert {
-    condition     = length(aws_sns_topic.this) == 0 && length(aws_kms_key.this) == 0 && length(aws_cloudwatch_event_rule.rotation) == 0
+    condition     = length(aws_sns_topic.this) == 0 && length(module.lambda.kms_key) == 0 && length(aws_cloudwatch_event_rule.rotation) == 0
     error_message = "A passed-in topic and key must not be created again, and disabled rules must not exist."
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.errors.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:shared-alarms"])
+    condition     = module.lambda.error_alarm.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:shared-alarms"])
     error_message = "The error alarm must notify the passed-in topic."
   }
 
   assert {
-    condition     = aws_cloudwatch_log_group.this.retention_in_days == 30 && aws_cloudwatch_log_group.this.kms_key_id == var.kms_key_arn
+    condition     = module.lambda.log_group.retention_in_days == 30 && module.lambda.log_group.kms_key_id == var.kms_key_arn
     error_message = "The log group must use the given retention and key."
   }
 
   assert {
-    condition     = aws_lambda_function.this.architectures == tolist(["arm64"]) && aws_lambda_function.this.environment[0].variables["RUST_LOG"] == "info"
+    condition     = module.lambda.lambda_function.architectures == tolist(["arm64"]) && module.lambda.lambda_function.environment[0].variables["RUST_LOG"] == "info"
     error_message = "Architecture and environment variables must be passed through."
   }
 
   assert {
-    condition     = keys(aws_lambda_function.this.environment[0].variables) == tolist(["RUST_LOG"])
+    condition     = keys(module.lambda.lambda_function.environment[0].variables) == tolist(["RUST_LOG"])
     error_message = "Empty break_glass_users and privileged_users must not set ROTATION_BREAK_GLASS_USERS or ROTATION_PRIVILEGED_USERS."
   }
 
   assert {
     condition = !anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "rds:") || startswith(a, "ec2:")])
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "rds:") || startswith(a, "ec2:")])
     ])
     error_message = "The jwt function outside a VPC needs neither RDS nor ENI permissions."
+  }
+}
+
+# The resources that moved into module.lambda (migrations.tf) are there, with
+# the names and descriptions they had at their old addresses, so that an
+# upgrade moves them in the state and updates nothing.
+run "moved_resources_keep_their_names" {
+  command = plan
+
+  assert {
+    condition = (
+      module.lambda.lambda_function.function_name == "secret-rotation-postgres"
+      && module.lambda.lambda_function.description == "Rotates postgres secrets for AWS Secrets Manager"
+      && module.lambda.lambda_function.role == "arn:aws:iam::123456789012:role/rotation"
+    )
+    error_message = "module.lambda.aws_lambda_function.this must keep the function's name, description and role."
+  }
+
+  assert {
+    condition     = module.lambda.role.name == "secret-rotation-postgres" && module.lambda.role.description == "Execution role of the secret-rotation-postgres secret rotation function"
+    error_message = "module.lambda.aws_iam_role.this must keep the role's name and description."
+  }
+
+  assert {
+    condition     = module.lambda.role_policy.name == "secret-rotation"
+    error_message = "module.lambda.aws_iam_role_policy.this must keep the inline policy's name."
+  }
+
+  assert {
+    condition     = module.lambda.log_group.name == "/aws/lambda/secret-rotation-postgres"
+    error_message = "module.lambda.aws_cloudwatch_log_group.this must keep the log group's name."
+  }
+
+  assert {
+    condition = (
+      length(module.lambda.kms_key) == 1
+      && module.lambda.kms_key[0].description == "Logs and alarms of the secret-rotation-postgres rotation function"
+      && module.lambda.kms_key[0].enable_key_rotation && module.lambda.kms_key[0].deletion_window_in_days == 30
+    )
+    error_message = "module.lambda.aws_kms_key.this[0] must keep the key's description and settings."
+  }
+
+  assert {
+    condition = (
+      [for s in jsondecode(module.lambda.kms_key[0].policy).Statement : s.Sid] == ["EnableIamPolicies", "AllowCloudWatchLogs", "AllowAlarmPublishers"]
+      && anytrue([for s in jsondecode(module.lambda.kms_key[0].policy).Statement : s.Condition.ArnEquals["kms:EncryptionContext:aws:logs:arn"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/secret-rotation-postgres" if s.Sid == "AllowCloudWatchLogs"])
+    )
+    error_message = "The key policy must keep its statements, in order, with logs limited to the function's log group."
+  }
+
+  assert {
+    condition = (
+      module.lambda.error_alarm.alarm_name == "secret-rotation-postgres-errors"
+      && module.lambda.error_alarm.alarm_description == "The secret-rotation-postgres secret rotation function reported errors."
+      && module.lambda.error_alarm.period == 300 && module.lambda.error_alarm.ok_actions == toset(["arn:aws:sns:eu-west-1:123456789012:created-alarms"])
+    )
+    error_message = "module.lambda.aws_cloudwatch_metric_alarm.errors must keep the alarm's name, description, period and actions."
+  }
+
+  assert {
+    condition     = aws_sns_topic.this[0].kms_master_key_id == module.lambda.kms_key[0].arn
+    error_message = "The module's topic must be encrypted with the key module.lambda creates."
+  }
+
+  assert {
+    condition     = [for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Sid] == ["RotateOwnSecrets", "RemoveRotationModeTag", "UseSecretKeysThroughSecretsManager", "DescribeRdsDatabases", "WriteOwnLogs", "SendTraces"]
+    error_message = "The role policy must hold the rotation's statements and module.lambda's own, each once."
   }
 }
 
@@ -365,7 +432,7 @@ run "refuses_missing_kms_key" {
     create_kms_key = false
   }
 
-  expect_failures = [aws_cloudwatch_log_group.this]
+  expect_failures = [output.log_group_name]
 }
 
 run "refuses_missing_alarm_topic" {
@@ -375,7 +442,7 @@ run "refuses_missing_alarm_topic" {
     create_alarm_topic = false
   }
 
-  expect_failures = [aws_cloudwatch_metric_alarm.errors, aws_cloudwatch_event_target.rotation]
+  expect_failures = [output.error_alarm_arn, aws_cloudwatch_event_target.rotation]
 }
 
 run "refuses_missing_package" {
@@ -428,5 +495,5 @@ run "refuses_user_lists_in_environment_variables" {
     environment_variables = { ROTATION_PRIVILEGED_USERS = "postgres" }
   }
 
-  expect_failures = [aws_lambda_function.this]
+  expect_failures = [output.function_arn]
 }

@@ -51,7 +51,7 @@ run "hourly_metadata_only_monitor" {
   }
 
   assert {
-    condition     = aws_cloudwatch_event_target.schedule.rule == aws_cloudwatch_event_rule.schedule.name && aws_cloudwatch_event_target.schedule.arn == aws_lambda_function.this.arn
+    condition     = aws_cloudwatch_event_target.schedule.rule == aws_cloudwatch_event_rule.schedule.name && aws_cloudwatch_event_target.schedule.arn == module.lambda.lambda_function.arn
     error_message = "The schedule must target the monitor function."
   }
 
@@ -61,7 +61,7 @@ run "hourly_metadata_only_monitor" {
   }
 
   assert {
-    condition     = aws_lambda_function.this.runtime == "provided.al2023" && aws_lambda_function.this.handler == "bootstrap" && aws_lambda_function.this.tracing_config[0].mode == "Active"
+    condition     = module.lambda.lambda_function.runtime == "provided.al2023" && module.lambda.lambda_function.handler == "bootstrap" && module.lambda.lambda_function.tracing_config[0].mode == "Active"
     error_message = "The monitor must be a provided.al2023 bootstrap with X-Ray tracing."
   }
 
@@ -73,7 +73,7 @@ run "hourly_metadata_only_monitor" {
   # The policy grants exactly these actions, and so never GetSecretValue,
   # BatchGetSecretValue, a wildcard, a write or KMS decryption.
   assert {
-    condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Action])) == toset([
+    condition = toset(flatten([for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Action])) == toset([
       "secretsmanager:ListSecrets", "secretsmanager:DescribeSecret",
       "logs:CreateLogStream", "logs:PutLogEvents",
       "xray:PutTraceSegments", "xray:PutTelemetryRecords",
@@ -83,7 +83,7 @@ run "hourly_metadata_only_monitor" {
 
   assert {
     condition = alltrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       s.Effect == "Allow" && !anytrue([for a in flatten([s.Action]) : strcontains(a, "*") || can(regex("(?i)^(secretsmanager:(Get|BatchGet)|kms:)", a))])
     ])
     error_message = "No statement may read a secret value, decrypt, or use a wildcard action."
@@ -91,14 +91,14 @@ run "hourly_metadata_only_monitor" {
 
   assert {
     condition = anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       s.Action == ["secretsmanager:DescribeSecret"] && s.Resource == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:*"
     ])
     error_message = "DescribeSecret must be limited to this account's and region's secrets."
   }
 
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables["ROTATION_MONITOR_NAME"] == "secret-rotation-monitor" && aws_lambda_function.this.environment[0].variables["ROTATION_METRICS_NAMESPACE"] == "SecretRotation" && aws_lambda_function.this.environment[0].variables["ROTATION_MONITOR_INCLUDE_DISABLED"] == "false"
+    condition     = module.lambda.lambda_function.environment[0].variables["ROTATION_MONITOR_NAME"] == "secret-rotation-monitor" && module.lambda.lambda_function.environment[0].variables["ROTATION_METRICS_NAMESPACE"] == "SecretRotation" && module.lambda.lambda_function.environment[0].variables["ROTATION_MONITOR_INCLUDE_DISABLED"] == "false"
     error_message = "The monitor's name, namespace and scope must reach its environment."
   }
 
@@ -118,7 +118,7 @@ run "hourly_metadata_only_monitor" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.silent.metric_name == "SecretsChecked" && aws_cloudwatch_metric_alarm.silent.treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.errors.dimensions["FunctionName"] == "secret-rotation-monitor"
+    condition     = aws_cloudwatch_metric_alarm.silent.metric_name == "SecretsChecked" && aws_cloudwatch_metric_alarm.silent.treat_missing_data == "breaching" && module.lambda.error_alarm.dimensions["FunctionName"] == "secret-rotation-monitor"
     error_message = "A silent or failing monitor must raise an alarm."
   }
 
@@ -128,12 +128,12 @@ run "hourly_metadata_only_monitor" {
   }
 
   assert {
-    condition     = aws_cloudwatch_log_group.this.name == "/aws/lambda/secret-rotation-monitor" && aws_cloudwatch_log_group.this.kms_key_id == aws_kms_key.this[0].arn
+    condition     = module.lambda.log_group.name == "/aws/lambda/secret-rotation-monitor" && module.lambda.log_group.kms_key_id == module.lambda.kms_key[0].arn
     error_message = "The log group must be /aws/lambda/<name>, encrypted with the module's key."
   }
 
   assert {
-    condition     = length(aws_lambda_function.this.vpc_config) == 0
+    condition     = length(module.lambda.lambda_function.vpc_config) == 0
     error_message = "Without vpc_config the monitor runs outside a VPC."
   }
 }
@@ -159,14 +159,14 @@ run "filtered_in_a_vpc_every_15_minutes" {
 
   assert {
     condition = anytrue([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
       s.Action == ["secretsmanager:DescribeSecret"] && s.Resource == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/*"
     ])
     error_message = "With a name prefix, DescribeSecret must be limited to secrets under it."
   }
 
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables["ROTATION_MONITOR_NAME_PREFIX"] == "prod/" && aws_lambda_function.this.environment[0].variables["ROTATION_MONITOR_TAG"] == "team=payments" && aws_lambda_function.this.environment[0].variables["ROTATION_MONITOR_INCLUDE_DISABLED"] == "true"
+    condition     = module.lambda.lambda_function.environment[0].variables["ROTATION_MONITOR_NAME_PREFIX"] == "prod/" && module.lambda.lambda_function.environment[0].variables["ROTATION_MONITOR_TAG"] == "team=payments" && module.lambda.lambda_function.environment[0].variables["ROTATION_MONITOR_INCLUDE_DISABLED"] == "true"
     error_message = "The filters must reach the function's environment."
   }
 
@@ -176,16 +176,65 @@ run "filtered_in_a_vpc_every_15_minutes" {
   }
 
   assert {
-    condition     = length(aws_kms_key.this) == 0 && aws_cloudwatch_log_group.this.kms_key_id == var.kms_key_arn
+    condition     = length(module.lambda.kms_key) == 0 && module.lambda.log_group.kms_key_id == var.kms_key_arn
     error_message = "A passed-in key must be used, not created."
   }
 
   assert {
     condition = length([
-      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : s
       if contains(flatten([s.Action]), "ec2:CreateNetworkInterface")
-    ]) == 1 && !anytrue([for a in flatten([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Action]) : can(regex("^secretsmanager:(Get|BatchGet)", a))])
+    ]) == 1 && !anytrue([for a in flatten([for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Action]) : can(regex("^secretsmanager:(Get|BatchGet)", a))])
     error_message = "In a VPC the ENI statement is added, and still no value is readable."
+  }
+}
+
+# The resources that moved into module.lambda (migrations.tf) are there, with
+# the names and descriptions they had at their old addresses, so that an
+# upgrade moves them in the state and updates nothing.
+run "moved_resources_keep_their_names" {
+  command = plan
+
+  assert {
+    condition = (
+      module.lambda.lambda_function.function_name == "secret-rotation-monitor"
+      && module.lambda.lambda_function.description == "Rotation health of Secrets Manager secrets as CloudWatch metrics"
+      && module.lambda.lambda_function.reserved_concurrent_executions == 1 && module.lambda.lambda_function.timeout == 120 && module.lambda.lambda_function.memory_size == 128
+    )
+    error_message = "module.lambda.aws_lambda_function.this must keep the monitor's name, description, concurrency, timeout and memory."
+  }
+
+  assert {
+    condition     = module.lambda.role.name == "secret-rotation-monitor" && module.lambda.role.description == "Execution role of the secret-rotation-monitor secret rotation monitor"
+    error_message = "module.lambda.aws_iam_role.this must keep the role's name and description."
+  }
+
+  assert {
+    condition     = module.lambda.role_policy.name == "secret-rotation-monitor" && [for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Sid] == ["ListSecrets", "DescribeSecrets", "WriteOwnLogs", "SendTraces"]
+    error_message = "module.lambda.aws_iam_role_policy.this must keep the inline policy's name and its statements in their order."
+  }
+
+  assert {
+    condition     = module.lambda.log_group.name == "/aws/lambda/secret-rotation-monitor" && module.lambda.log_group.retention_in_days == 365
+    error_message = "module.lambda.aws_cloudwatch_log_group.this must keep the log group's name and retention."
+  }
+
+  assert {
+    condition = (
+      length(module.lambda.kms_key) == 1
+      && module.lambda.kms_key[0].description == "Logs of the secret-rotation-monitor rotation monitor"
+      && [for s in jsondecode(module.lambda.kms_key[0].policy).Statement : s.Sid] == ["EnableIamPolicies", "AllowCloudWatchLogs"]
+    )
+    error_message = "module.lambda.aws_kms_key.this[0] must keep the key's description and policy."
+  }
+
+  assert {
+    condition = (
+      module.lambda.error_alarm.alarm_name == "secret-rotation-monitor-errors"
+      && module.lambda.error_alarm.alarm_description == "The secret-rotation-monitor rotation monitor failed: secrets could not be listed or described."
+      && module.lambda.error_alarm.period == 3600
+    )
+    error_message = "module.lambda.aws_cloudwatch_metric_alarm.errors must keep the alarm's name, description and period."
   }
 }
 
@@ -227,7 +276,7 @@ run "refuses_missing_kms_key" {
     create_kms_key = false
   }
 
-  expect_failures = [aws_cloudwatch_log_group.this]
+  expect_failures = [output.log_group_name]
 }
 
 run "refuses_missing_package" {
