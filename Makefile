@@ -10,6 +10,7 @@ deps:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 
 ## The whole suite against real PostgreSQL, redis-server and moto, started by the tests themselves.
 test: deps lint test-rust test-terraform
@@ -28,6 +29,8 @@ build:
 	scripts/build.sh
 
 ## One real rotation of each kind on a local stack, through the functions' own binaries.
+# testkit's dependencies carry the library's test features, so this build and `make test`'s resolve
+# the same features and share one compilation of the SDK.
 demo: deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) run -q -p testkit --bin demo

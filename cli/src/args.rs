@@ -1,6 +1,8 @@
 //! The command line, parsed by clap.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use rotation::engines::{self, EngineSpec};
 use rotation::store::ListFilter;
 use std::time::SystemTime;
 
@@ -106,21 +108,13 @@ fn parse_time(raw: &str) -> Result<SystemTime, String> {
         .ok_or_else(|| "expected an RFC 3339 time such as 2026-05-01T00:00:00Z".into())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EngineArg {
-    Postgres,
-    Redis,
-    Jwt,
-}
-
-impl EngineArg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EngineArg::Postgres => "postgres",
-            EngineArg::Redis => "redis",
-            EngineArg::Jwt => "jwt",
-        }
-    }
+/// `--engine`: the registry's names and aliases, listed in `--help`.
+fn engine_parser() -> impl TypedValueParser<Value = &'static EngineSpec> {
+    let names = engines::ALL
+        .iter()
+        .map(|spec| PossibleValue::new(spec.name).aliases(spec.aliases.iter().copied()));
+    PossibleValuesParser::new(names)
+        .try_map(|name| engines::find(&name).ok_or_else(|| format!("no engine is called {name}")))
 }
 
 #[derive(Debug, Args)]
@@ -139,8 +133,8 @@ pub struct RotateArgs {
     pub resume: bool,
 
     /// With --local: the backend to use when the secret has no `engine` field.
-    #[arg(long, value_enum, requires = "local")]
-    pub engine: Option<EngineArg>,
+    #[arg(long, value_parser = engine_parser(), requires = "local")]
+    pub engine: Option<&'static EngineSpec>,
 
     /// Return once Secrets Manager has started the rotation.
     #[arg(long, conflicts_with = "local")]

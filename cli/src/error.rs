@@ -33,8 +33,12 @@ pub enum CliError {
     NoRotationFunction { secret: String },
     #[error("{secret}: the AWSCURRENT value has no `engine` field; pass --engine")]
     NoEngine { secret: String },
-    #[error("{secret}: engine `{engine}` is not one rotationctl knows (postgres, redis, jwt)")]
-    UnknownEngine { secret: String, engine: String },
+    #[error("{secret}: engine `{engine}` is not one rotationctl knows ({known})")]
+    UnknownEngine {
+        secret: String,
+        engine: String,
+        known: String,
+    },
     #[error("{secret}: the AWSCURRENT value cannot be read: {source}")]
     MalformedSecret {
         secret: String,

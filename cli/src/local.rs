@@ -15,8 +15,9 @@
 use crate::error::CliError;
 use async_trait::async_trait;
 use rotation::audit::Telemetry;
+use rotation::protocol::AWSPENDING;
 use rotation::store::{
-    AwsSecretStore, PutOutcome, SecretMetadata, SecretStore, StoreError, VersionRef, AWSPENDING,
+    AwsSecretStore, PutOutcome, SecretMetadata, SecretStore, StoreError, VersionRef,
 };
 use rotation::{Backend, Engine, RotationEvent, Step};
 use secrecy::SecretString;

@@ -4,12 +4,9 @@ use crate::args::{EmergencyArgs, RotateArgs};
 use crate::error::CliError;
 use crate::local::{run_steps, LocalStaging};
 use crate::Context;
-use rotation::engine::MODE_TAG;
-use rotation::jwt::JwtBackend;
-use rotation::postgres::PostgresBackend;
-use rotation::redis::RedisBackend;
-use rotation::secret::ROTATION_MODE_FIELD;
-use rotation::store::{SecretMetadata, SecretStore, VersionRef, AWSCURRENT, AWSPENDING};
+use rotation::engines::{self, EngineSpec};
+use rotation::protocol::{AWSCURRENT, AWSPENDING, MODE_TAG, ROTATION_MODE_FIELD};
+use rotation::store::{SecretMetadata, SecretStore, VersionRef};
 use rotation::{SecretValue, Step};
 use secrecy::{ExposeSecret, SecretString};
 use std::io::{BufRead, IsTerminal, Write};
@@ -449,10 +446,11 @@ async fn rotate_local(
     steps: &[Step],
     progress: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let engine = match args.engine {
-        Some(engine) => engine.as_str().to_owned(),
-        None => engine_field(ctx, secret).await?,
+    let spec = match args.engine {
+        Some(spec) => spec,
+        None => engine_of(ctx, secret).await?,
     };
+    let engine = spec.name;
     if steps.contains(&Step::CreateSecret) {
         writeln!(
             progress,
@@ -471,22 +469,15 @@ async fn rotate_local(
         arn: secret.arn.clone(),
         token: token.to_owned(),
     };
-    match engine.as_str() {
-        "postgres" | "postgresql" | "aurora-postgresql" => {
-            let backend = PostgresBackend::from_config(&ctx.config);
-            run_steps(staging, backend, steps, progress).await
-        }
-        "redis" => run_steps(staging, RedisBackend::new(), steps, progress).await,
-        "jwt" => run_steps(staging, JwtBackend::new(), steps, progress).await,
-        _ => Err(CliError::UnknownEngine {
-            secret: secret.name.clone(),
-            engine,
-        }),
-    }
+    run_steps(staging, (spec.build)(&ctx.config), steps, progress).await
 }
 
-/// The `engine` field of the AWSCURRENT value; nothing else of the value is kept.
-async fn engine_field(ctx: &Context, secret: &SecretMetadata) -> Result<String, CliError> {
+/// The engine the `engine` field of the AWSCURRENT value names (any case); nothing else of the
+/// value is kept.
+async fn engine_of(
+    ctx: &Context,
+    secret: &SecretMetadata,
+) -> Result<&'static EngineSpec, CliError> {
     let raw = ctx
         .store
         .value(&secret.arn, VersionRef::Stage(AWSCURRENT))
@@ -507,8 +498,13 @@ async fn engine_field(ctx: &Context, secret: &SecretMetadata) -> Result<String, 
         })?
         .ok_or_else(|| CliError::NoEngine {
             secret: secret.name.clone(),
-        })?;
-    Ok(engine.to_ascii_lowercase())
+        })?
+        .to_ascii_lowercase();
+    engines::find(&engine).ok_or_else(|| CliError::UnknownEngine {
+        secret: secret.name.clone(),
+        engine,
+        known: engines::names().collect::<Vec<_>>().join(", "),
+    })
 }
 
 /// RotateSecret, then (unless --no-wait) DescribeSecret every 2 s until the new version is

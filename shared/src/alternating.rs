@@ -11,6 +11,7 @@ pub const CLONE_SUFFIX: &str = "_clone";
 pub const CA_BUNDLE_FILE_ENV: &str = "ROTATION_CA_BUNDLE_FILE";
 /// Function configuration: the connect timeout in seconds when a secret sets none.
 pub const CONNECT_TIMEOUT_ENV: &str = "ROTATION_CONNECT_TIMEOUT_SECONDS";
+/// The connect timeout when neither the secret nor [`CONNECT_TIMEOUT_ENV`] sets one.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a secret's users take turns.

@@ -7,18 +7,22 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The CloudWatch metric namespace when `ROTATION_METRICS_NAMESPACE` is unset or empty.
 pub const DEFAULT_NAMESPACE: &str = "SecretRotation";
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// The step did its work.
     Ok,
     /// Nothing left to do: a retry of a step that already ran, or a late retry after promotion.
     Skipped,
+    /// The step failed; counted in the `RotationFailed` metric.
     Error,
 }
 
 impl Outcome {
+    /// The `outcome` value of the audit line.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -31,11 +35,17 @@ impl Outcome {
 /// One step's record.
 #[derive(Debug, Clone)]
 pub struct StepRecord<'a> {
+    /// The engine's name, e.g. `postgres`; also a metric dimension.
     pub engine: &'a str,
+    /// The secret as the event named it (ARN or name).
     pub secret: &'a str,
+    /// The step that ran.
     pub step: Step,
+    /// The event's client request token.
     pub version: &'a str,
+    /// How the step ended.
     pub outcome: Outcome,
+    /// Wall time of the step; logged and emitted in milliseconds.
     pub elapsed: Duration,
     /// Error kind and message; messages are built to hold no secret material.
     pub error: Option<(&'a str, String)>,
@@ -49,6 +59,8 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
+    /// Lines to stdout, where Lambda sends them to CloudWatch Logs; the metric namespace is
+    /// `ROTATION_METRICS_NAMESPACE`, else [`DEFAULT_NAMESPACE`].
     pub fn stdout() -> Self {
         let namespace = std::env::var("ROTATION_METRICS_NAMESPACE")
             .ok()
@@ -57,6 +69,7 @@ impl Telemetry {
         Self::to_writer(std::io::stdout(), namespace)
     }
 
+    /// Lines to `out` under metric namespace `namespace`.
     pub fn to_writer(out: impl Write + Send + 'static, namespace: String) -> Self {
         Self {
             out: Arc::new(Mutex::new(out)),
@@ -64,6 +77,8 @@ impl Telemetry {
         }
     }
 
+    /// Writes the step's audit line, its `StepDuration` metric and, on a failure or a finished
+    /// rotation, a `RotationFailed` or `RotationSucceeded` count. Never fails.
     pub fn record_step(&self, record: &StepRecord<'_>) {
         let ms = u64::try_from(record.elapsed.as_millis()).unwrap_or(u64::MAX);
         let mut audit = json!({

@@ -2,26 +2,24 @@
 //! finishSecret. Knows version stages, nothing of databases.
 
 use crate::audit::{Outcome, StepRecord, Telemetry};
-use crate::backend::{Backend, BackendContext, BackendError, Mode, VersionSource, Versions};
+use crate::backend::{Backend, BackendContext, BackendError, Versions};
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
-use crate::secret::{SecretValue, ROTATION_MODE_FIELD};
-use crate::store::{
-    PutOutcome, SecretMetadata, SecretStore, VersionRef, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
-};
+use crate::protocol::{Mode, AWSCURRENT, AWSPENDING, AWSPREVIOUS, MODE_TAG};
+use crate::secret::SecretValue;
+use crate::store::{PutOutcome, SecretMetadata, SecretStore};
+use crate::stored::{current_version, required_value, StoredVersions};
 use crate::trust;
-use async_trait::async_trait;
-use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::Instant;
 
-/// The tag an operator sets to ask for an emergency rotation; removed when it has finished.
-pub const MODE_TAG: &str = "rotation:mode";
 /// Secrets Manager's limit on a secret value.
 pub const MAX_SECRET_BYTES: usize = 65_536;
 
+/// How a step ended when it succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepOutcome {
+    /// The step did its work.
     Done,
     /// A retry found the step's work already done.
     AlreadyDone,
@@ -30,6 +28,7 @@ pub enum StepOutcome {
 }
 
 impl StepOutcome {
+    /// The outcome as the handler's response names it.
     pub fn as_str(self) -> &'static str {
         match self {
             StepOutcome::Done => "done",
@@ -44,6 +43,25 @@ enum Preamble {
     AlreadyCurrent,
 }
 
+/// The rotation protocol over a store `S` (Secrets Manager) and a backend `B` (the target system).
+///
+/// Secrets Manager invokes the function once per step with the same token; each call runs one step
+/// and may be repeated. Driving a whole rotation by hand, as `rotationctl rotate --local` does:
+///
+/// ```no_run
+/// use rotation::{AwsSecretStore, Engine, RotationEvent, Step};
+///
+/// # async fn rotate(token: &str) -> Result<(), rotation::RotationError> {
+/// let store = AwsSecretStore::from_env().await;
+/// let engine = Engine::new(store, rotation::redis::RedisBackend::new(), rotation::audit::Telemetry::stdout());
+/// for step in [Step::CreateSecret, Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+///     let event = RotationEvent::new(step, "app/redis", token);
+///     let outcome = engine.handle(&event).await?;
+///     println!("{step}: {}", outcome.as_str());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct Engine<S, B> {
     store: S,
     backend: B,
@@ -51,6 +69,7 @@ pub struct Engine<S, B> {
 }
 
 impl<S: SecretStore, B: Backend> Engine<S, B> {
+    /// An engine writing its audit and metric lines to `telemetry`.
     pub fn new(store: S, backend: B, telemetry: Telemetry) -> Self {
         Self {
             store,
@@ -59,10 +78,12 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         }
     }
 
+    /// The backend it drives.
     pub fn backend(&self) -> &B {
         &self.backend
     }
 
+    /// The store it reads and writes.
     pub fn store(&self) -> &S {
         &self.store
     }
@@ -136,7 +157,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
             .build_pending(&ctx, &current)
             .await
             .map_err(|e| backend_error(Step::CreateSecret, arn, e))?;
-        record_mode(&mut pending, mode);
+        mode.record(&mut pending);
         let seal = trust::seal(&current, arn, token, &pending);
         pending.insert(trust::SEAL_FIELD, Value::from(seal));
         let bytes = pending.serialized_len();
@@ -177,10 +198,10 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         let pending = required_value(&self.store, secret, token, AWSPENDING).await?;
         let others = StoredVersions::of(&self.store, secret);
         let versions = Versions::new(pending, &others);
-        let failed = |e| backend_error(Step::SetSecret, &secret.arn, e);
+        let failed = |e| step_failure(Step::SetSecret, secret, &others, e);
         let current = versions.current().await.map_err(failed)?;
         trust::check_seal(current, &secret.arn, token, &versions.pending).map_err(failed)?;
-        let ctx = self.context(&secret.arn, recorded_mode(&versions.pending));
+        let ctx = self.context(&secret.arn, Mode::recorded(&versions.pending));
         self.backend
             .accept_pending(&ctx, &versions)
             .await
@@ -197,11 +218,11 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         let pending = required_value(&self.store, secret, token, AWSPENDING).await?;
         let others = StoredVersions::of(&self.store, secret);
         let versions = Versions::new(pending, &others);
-        let ctx = self.context(&secret.arn, recorded_mode(&versions.pending));
+        let ctx = self.context(&secret.arn, Mode::recorded(&versions.pending));
         self.backend
             .verify_pending(&ctx, &versions)
             .await
-            .map_err(|e| backend_error(Step::TestSecret, &secret.arn, e))?;
+            .map_err(|e| step_failure(Step::TestSecret, secret, &others, e))?;
         Ok(StepOutcome::Done)
     }
 
@@ -216,7 +237,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         let old_current = current_version(secret)?;
         let promoted = required_value(&self.store, secret, token, AWSPENDING).await?;
         // Only an emergency rotation revokes what the demoted version could do.
-        let demoted = match recorded_mode(&promoted) {
+        let demoted = match Mode::recorded(&promoted) {
             Mode::Emergency => {
                 Some(required_value(&self.store, secret, old_current, AWSCURRENT).await?)
             }
@@ -248,7 +269,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         }
         if requested_mode(secret)? == Mode::Emergency {
             let promoted = required_value(&self.store, secret, token, AWSCURRENT).await?;
-            if recorded_mode(&promoted) == Mode::Emergency {
+            if Mode::recorded(&promoted) == Mode::Emergency {
                 let demoted = match secret.version_with_stage(AWSPREVIOUS) {
                     Some(previous) => {
                         Some(required_value(&self.store, secret, previous, AWSPREVIOUS).await?)
@@ -275,7 +296,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         promoted: &SecretValue,
         demoted: Option<&SecretValue>,
     ) -> Result<(), RotationError> {
-        let mode = recorded_mode(promoted);
+        let mode = Mode::recorded(promoted);
         let ctx = self.context(&secret.arn, mode);
         self.backend
             .after_promotion(&ctx, promoted, demoted)
@@ -286,63 +307,6 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         }
         Ok(())
     }
-}
-
-/// AWSCURRENT and AWSPREVIOUS of one secret, read when a backend asks for them.
-struct StoredVersions<'a> {
-    store: &'a dyn SecretStore,
-    secret: &'a SecretMetadata,
-}
-
-impl<'a> StoredVersions<'a> {
-    fn of(store: &'a dyn SecretStore, secret: &'a SecretMetadata) -> Self {
-        Self { store, secret }
-    }
-}
-
-#[async_trait]
-impl VersionSource for StoredVersions<'_> {
-    async fn current(&self) -> Result<SecretValue, RotationError> {
-        let id = current_version(self.secret)?;
-        required_value(self.store, self.secret, id, AWSCURRENT).await
-    }
-
-    /// AWSPREVIOUS is a fallback only: one that no longer parses is ignored, not fatal.
-    async fn previous(&self) -> Result<Option<SecretValue>, RotationError> {
-        let Some(id) = self.secret.version_with_stage(AWSPREVIOUS) else {
-            return Ok(None);
-        };
-        match required_value(self.store, self.secret, id, AWSPREVIOUS).await {
-            Ok(value) => Ok(Some(value)),
-            Err(RotationError::MalformedSecret { source, .. }) => {
-                tracing::warn!(secret = %self.secret.arn, error = %source, "ignoring unreadable AWSPREVIOUS");
-                Ok(None)
-            }
-            Err(RotationError::PendingValueMissing { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
-    }
-}
-
-/// A version's parsed value; a missing one is an error that names the stage.
-async fn required_value(
-    store: &dyn SecretStore,
-    secret: &SecretMetadata,
-    version: &str,
-    stage: &'static str,
-) -> Result<SecretValue, RotationError> {
-    let raw = store
-        .value(&secret.arn, VersionRef::Id(version))
-        .await?
-        .ok_or_else(|| RotationError::PendingValueMissing {
-            secret: secret.arn.clone(),
-            version: version.to_owned(),
-        })?;
-    SecretValue::parse(raw.expose_secret()).map_err(|source| RotationError::MalformedSecret {
-        secret: secret.arn.clone(),
-        stage,
-        source,
-    })
 }
 
 /// The checks made before every step.
@@ -371,51 +335,32 @@ fn preamble(secret: &SecretMetadata, token: &str) -> Result<Preamble, RotationEr
     Ok(Preamble::Pending)
 }
 
-fn current_version(secret: &SecretMetadata) -> Result<&str, RotationError> {
-    secret
-        .version_with_stage(AWSCURRENT)
-        .ok_or_else(|| RotationError::NoCurrentVersion {
-            secret: secret.arn.clone(),
-        })
-}
-
 /// The mode the operator asked for, by tag.
 fn requested_mode(secret: &SecretMetadata) -> Result<Mode, RotationError> {
-    match secret.tags.get(MODE_TAG) {
-        None => Ok(Mode::Routine),
-        Some(value) => Mode::parse(value).ok_or_else(|| RotationError::InvalidModeTag {
-            secret: secret.arn.clone(),
-            tag: MODE_TAG.to_owned(),
-        }),
+    Mode::requested(&secret.tags).map_err(|_| RotationError::InvalidModeTag {
+        secret: secret.arn.clone(),
+        tag: MODE_TAG.to_owned(),
+    })
+}
+
+/// A backend's failure as the step's error; when it could not read a version it asked for, the
+/// failed read itself.
+fn step_failure(
+    step: Step,
+    secret: &SecretMetadata,
+    versions: &StoredVersions<'_>,
+    source: BackendError,
+) -> RotationError {
+    match (&source, versions.take_failure()) {
+        (BackendError::VersionUnavailable { .. }, Some(read)) => read,
+        _ => backend_error(step, &secret.arn, source),
     }
 }
 
-/// createSecret writes the mode into the pending value, so later steps and retries do not depend on
-/// the tag.
-fn record_mode(pending: &mut SecretValue, mode: Mode) {
-    match mode {
-        Mode::Emergency => pending.insert(ROTATION_MODE_FIELD, Value::from(mode.as_str())),
-        Mode::Routine => {
-            pending.remove(ROTATION_MODE_FIELD);
-        }
-    }
-}
-
-fn recorded_mode(value: &SecretValue) -> Mode {
-    match value.get(ROTATION_MODE_FIELD).and_then(Value::as_str) {
-        Some("emergency") => Mode::Emergency,
-        _ => Mode::Routine,
-    }
-}
-
-/// A backend's failure, or the failure to read a version it asked for, as it was.
 fn backend_error(step: Step, secret: &str, source: BackendError) -> RotationError {
-    match source {
-        BackendError::Stored(inner) => *inner,
-        source => RotationError::Backend {
-            step,
-            secret: secret.to_owned(),
-            source,
-        },
+    RotationError::Backend {
+        step,
+        secret: secret.to_owned(),
+        source,
     }
 }

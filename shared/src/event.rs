@@ -7,13 +7,18 @@ use std::fmt;
 /// The four steps of the rotation protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Step {
+    /// Build the new value and store it as AWSPENDING.
     CreateSecret,
+    /// Make the service accept the AWSPENDING value.
     SetSecret,
+    /// Check that the AWSPENDING value works.
     TestSecret,
+    /// Move AWSCURRENT to the AWSPENDING version.
     FinishSecret,
 }
 
 impl Step {
+    /// Every step, in the order Secrets Manager runs them.
     pub const ALL: [Step; 4] = [
         Step::CreateSecret,
         Step::SetSecret,
@@ -21,6 +26,7 @@ impl Step {
         Step::FinishSecret,
     ];
 
+    /// The step's name as it appears in the event, e.g. `createSecret`.
     pub fn as_str(self) -> &'static str {
         match self {
             Step::CreateSecret => "createSecret",
@@ -37,6 +43,8 @@ impl fmt::Display for Step {
     }
 }
 
+/// A payload that is not a rotation event. The message quotes at most a short, escaped prefix of
+/// the input and never the rotation token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid rotation event: {0}")]
 pub struct InvalidEvent(pub String);
@@ -44,8 +52,11 @@ pub struct InvalidEvent(pub String);
 /// `{"Step", "SecretId", "ClientRequestToken", "RotationToken"?}`; unknown fields are ignored.
 #[derive(Debug, Clone)]
 pub struct RotationEvent {
+    /// The step to run.
     pub step: Step,
+    /// The secret's ARN or name; non-empty, at most 2048 bytes, no whitespace.
     pub secret_id: String,
+    /// The id of the version being rotated to; non-empty, at most 64 bytes, no whitespace.
     pub client_request_token: String,
     /// Opaque; required by the service for cross-account rotation. Redacted in Debug.
     pub rotation_token: Option<SecretString>,
@@ -55,6 +66,7 @@ const MAX_SECRET_ID_LEN: usize = 2048;
 const MAX_TOKEN_LEN: usize = 64;
 
 impl RotationEvent {
+    /// An event without a rotation token, as a same-account caller would send; not validated.
     pub fn new(step: Step, secret_id: &str, client_request_token: &str) -> Self {
         Self {
             step,
@@ -64,6 +76,7 @@ impl RotationEvent {
         }
     }
 
+    /// Parses and validates the Lambda payload; unknown fields are ignored.
     pub fn from_json(payload: &Value) -> Result<Self, InvalidEvent> {
         let object = payload.as_object().ok_or_else(|| {
             InvalidEvent(format!("expected a JSON object, got {}", kind_of(payload)))

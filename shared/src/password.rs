@@ -3,6 +3,7 @@
 use rand::distr::{Alphanumeric, SampleString};
 use secrecy::SecretString;
 
+/// The length, in characters, of the passwords the engines generate.
 pub const DEFAULT_PASSWORD_LENGTH: usize = 32;
 
 /// An alphanumeric password: safe in connection strings, config files and shells without escaping.

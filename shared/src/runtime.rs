@@ -1,7 +1,7 @@
 //! Lambda glue shared by the function binaries: process set-up and the handler loop.
 
 use crate::audit::Telemetry;
-use crate::backend::Backend;
+use crate::backend::{Backend, EngineSpec};
 use crate::engine::Engine;
 use crate::store::{AwsSecretStore, SecretStore};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -50,21 +50,24 @@ pub async fn load_aws_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// Builds the Secrets Manager client once, then serves rotation events with `backend`.
-pub async fn serve<B: Backend + 'static>(backend: B) -> Result<(), lambda_runtime::Error> {
-    serve_with_config(&load_aws_config().await, backend).await
-}
-
-/// As [`serve`], for a backend that built its own clients from the same configuration.
-pub async fn serve_with_config<B: Backend + 'static>(
-    config: &aws_config::SdkConfig,
-    backend: B,
-) -> Result<(), lambda_runtime::Error> {
+/// A rotation function's whole `main`: loads the AWS configuration once, builds the Secrets Manager
+/// client and `engine`'s backend from it, then serves rotation events until the runtime stops.
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> Result<(), lambda_runtime::Error> {
+///     rotation::runtime::serve(&rotation::engines::REDIS).await
+/// }
+/// ```
+pub async fn serve(engine: &EngineSpec) -> Result<(), lambda_runtime::Error> {
     init_process();
-    let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(config));
+    let config = load_aws_config().await;
+    let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&config));
+    let backend = (engine.build)(&config);
     serve_engine(Engine::new(store, backend, Telemetry::stdout())).await
 }
 
+/// Serves rotation events with an engine already assembled (a test's store or backend).
 pub async fn serve_engine<S, B>(engine: Engine<S, B>) -> Result<(), lambda_runtime::Error>
 where
     S: SecretStore + 'static,

@@ -4,29 +4,39 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// The field in which createSecret records the rotation mode, so retries do not depend on tags.
-pub const ROTATION_MODE_FIELD: &str = "rotation_mode";
-
 /// Why a secret's value could not be read. Never quotes the value itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretFormatError {
+    /// The value does not parse as JSON; only the position of the fault is kept.
     #[error(
         "the secret value is not valid JSON ({category} error at line {line}, column {column})"
     )]
     NotJson {
+        /// serde_json's class of error: `syntax`, `data`, `io` or `unexpected end`.
         category: &'static str,
+        /// 1-based line of the fault.
         line: usize,
+        /// 1-based column of the fault.
         column: usize,
     },
+    /// The value is JSON but not an object.
     #[error("the secret value is JSON but not an object")]
     NotAnObject,
+    /// The secret holds a SecretBinary instead of a SecretString.
     #[error("the secret value is binary, not a string")]
     Binary,
+    /// A required field is absent or `null`.
     #[error("field `{field}` is missing")]
-    MissingField { field: String },
+    MissingField {
+        /// The field's name.
+        field: String,
+    },
+    /// A field holds a value of the wrong type.
     #[error("field `{field}` {expected}")]
     WrongType {
+        /// The field's name.
         field: String,
+        /// What it must be, phrased to follow the field name, e.g. `must be a string`.
         expected: &'static str,
     },
 }
@@ -38,6 +48,7 @@ pub struct SecretValue {
 }
 
 impl SecretValue {
+    /// Parses a SecretString, which must be a JSON object.
     pub fn parse(raw: &str) -> Result<Self, SecretFormatError> {
         let value: Value = serde_json::from_str(raw).map_err(|e| SecretFormatError::NotJson {
             category: match e.classify() {
@@ -55,6 +66,7 @@ impl SecretValue {
         }
     }
 
+    /// Wraps fields already in hand.
     pub fn from_map(fields: Map<String, Value>) -> Self {
         Self { fields }
     }
@@ -64,30 +76,38 @@ impl SecretValue {
         SecretString::from(Value::Object(self.fields.clone()).to_string())
     }
 
+    /// The size of [`to_secret_string`](Self::to_secret_string), in bytes: what Secrets
+    /// Manager's size limit counts.
     pub fn serialized_len(&self) -> usize {
         self.to_secret_string().expose_secret().len()
     }
 
+    /// All fields, values included: do not log them.
     pub fn fields(&self) -> &Map<String, Value> {
         &self.fields
     }
 
+    /// All fields, for editing in place.
     pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
         &mut self.fields
     }
 
+    /// A field's raw JSON value, of any type; `None` when absent.
     pub fn get(&self, field: &str) -> Option<&Value> {
         self.fields.get(field)
     }
 
+    /// Sets a field, replacing any value it had.
     pub fn insert(&mut self, field: &str, value: Value) {
         self.fields.insert(field.to_owned(), value);
     }
 
+    /// Removes a field, returning its value if it had one.
     pub fn remove(&mut self, field: &str) -> Option<Value> {
         self.fields.remove(field)
     }
 
+    /// A string field that must be present; `null` counts as absent.
     pub fn required_str(&self, field: &str) -> Result<&str, SecretFormatError> {
         self.optional_str(field)?
             .ok_or_else(|| SecretFormatError::MissingField {

@@ -8,7 +8,8 @@
 //! value changes nothing but the credential, and the admin side's explicit allowances.
 
 use crate::backend::BackendError;
-use crate::secret::{SecretValue, ROTATION_MODE_FIELD};
+use crate::protocol::ROTATION_MODE_FIELD;
+use crate::secret::SecretValue;
 use aws_lc_rs::hmac;
 use serde_json::Value;
 
@@ -18,10 +19,14 @@ pub const SEAL_FIELD: &str = "rotation_seal";
 /// reset by the admin without proof of possession of their current credential (break-glass).
 /// An entry ending in `*` is a prefix.
 pub const BREAK_GLASS_FIELD: &str = "break_glass_users";
+/// The function environment's counterpart of [`BREAK_GLASS_FIELD`], comma-separated; it adds
+/// to the admin secret's list.
 pub const BREAK_GLASS_ENV: &str = "ROTATION_BREAK_GLASS_USERS";
 /// Admin secret field, and function environment variable (comma-separated): privileged users
 /// (superusers, ACL administrators) that an application secret may nevertheless rotate.
 pub const PRIVILEGED_FIELD: &str = "privileged_users";
+/// The function environment's counterpart of [`PRIVILEGED_FIELD`], comma-separated; it adds to
+/// the admin secret's list.
 pub const PRIVILEGED_ENV: &str = "ROTATION_PRIVILEGED_USERS";
 /// Admin secret field: further `host` or `host:port` names of the admin's own server that
 /// application secrets may use (a DNS alias, a reader endpoint, a proxy in front of it).

@@ -1,17 +1,14 @@
 //! An HTTP proxy in front of the Secrets Manager emulator that injects 5xx errors, throttling and
 //! hangs into chosen operations, so the real SDK (with its retries and timeouts) meets them.
 
+use crate::proxy::{HttpProxy, Intercept};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
 use rotation::store::AwsSecretStore;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -43,33 +40,29 @@ impl Plan {
 }
 
 pub struct FaultProxy {
-    endpoint: String,
+    proxy: HttpProxy,
     plan: Arc<Plan>,
 }
 
 impl FaultProxy {
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
         let plan = Arc::new(Plan::default());
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let upstream = upstream.trim_end_matches('/').to_owned();
-        let state = (Arc::clone(&plan), client, upstream);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let (plan, client, upstream) = state.clone();
-                        async move { forward(req, &plan, &client, &upstream).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+        let rules = Arc::clone(&plan);
+        let proxy = HttpProxy::start(upstream, move |operation| {
+            match rules.take(operation.unwrap_or_default()) {
+                Some(Fault::ServerError) => Intercept::Answer(aws_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServiceError",
+                )),
+                Some(Fault::Throttle) => {
+                    Intercept::Answer(aws_error(StatusCode::BAD_REQUEST, "ThrottlingException"))
+                }
+                Some(Fault::Hang(delay)) => Intercept::ForwardAfter(delay),
+                None => Intercept::Forward,
             }
-        });
-        Ok(Self { endpoint, plan })
+        })
+        .await?;
+        Ok(Self { proxy, plan })
     }
 
     /// The next `times` requests for `operation` (e.g. `PutSecretValue`) meet `fault`.
@@ -106,7 +99,7 @@ impl FaultProxy {
             .region(aws_sdk_secretsmanager::config::Region::new(
                 crate::emulator::REGION,
             ))
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(self.proxy.endpoint())
             .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
                 "testing", "testing", None, None, "faults",
             ))
@@ -118,64 +111,6 @@ impl FaultProxy {
             )
             .build();
         AwsSecretStore::new(aws_sdk_secretsmanager::Client::from_conf(config))
-    }
-}
-
-async fn forward(
-    req: Request<Incoming>,
-    plan: &Plan,
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    upstream: &str,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let operation = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit('.').next())
-        .unwrap_or_default()
-        .to_owned();
-    match plan.take(&operation) {
-        Some(Fault::ServerError) => {
-            return Ok(aws_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServiceError",
-            ))
-        }
-        Some(Fault::Throttle) => {
-            return Ok(aws_error(StatusCode::BAD_REQUEST, "ThrottlingException"))
-        }
-        Some(Fault::Hang(delay)) => tokio::time::sleep(delay).await,
-        None => {}
-    }
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut upstream_req = Request::builder()
-        .method(parts.method)
-        .uri(format!("{upstream}{path}"));
-    for (name, value) in &parts.headers {
-        if name != "host" {
-            upstream_req = upstream_req.header(name, value);
-        }
-    }
-    let Ok(upstream_req) = upstream_req.body(Full::new(body)) else {
-        return Ok(aws_error(StatusCode::BAD_GATEWAY, "ProxyError"));
-    };
-    match client.request(upstream_req).await {
-        Ok(response) => {
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Ok(Response::from_parts(parts, Full::new(body)))
-        }
-        Err(_) => Ok(aws_error(StatusCode::BAD_GATEWAY, "ProxyError")),
     }
 }
 

@@ -1,283 +1,140 @@
-//! A Lambda Runtime API on 127.0.0.1 and a function's real `bootstrap` binary polling it, so tests
-//! and the demo invoke the shipped binary exactly as Lambda does.
+//! A Lambda Runtime API on 127.0.0.1 and a function's real `bootstrap` binary polling it, so tests,
+//! the demo and the bench invoke the shipped binary exactly as Lambda does.
+//!
+//! Tests and the demo start a function and invoke it: `FunctionProcess::start(binary, env)`, then
+//! `invoke`, `output`. The bench measures it: `FunctionProcess::prepare()` starts the Runtime API
+//! alone, `submit` queues an event before the process exists, `spawn` starts the process (its pid
+//! known, optionally within Lambda's CPU share), and each `Answer` carries when it arrived, so that
+//! process start → first answer is exactly the cold start Lambda would see.
 
-use crate::process::{fresh_dir, ServiceProcess, ServiceSpec};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+mod bootstrap;
+mod cpu;
+mod runtime_api;
+mod usage;
+
+pub use bootstrap::Bootstrap;
+pub use cpu::{CpuGroup, LambdaCpu, ONE_VCPU_MB};
+pub use runtime_api::{Answer, InvocationError, InvocationResult, Pending};
+pub use usage::{cpu_time_of, peak_rss_kib_of};
+
+use bootstrap::Running;
+use runtime_api::RuntimeApi;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use std::time::{Duration, Instant};
 
-/// How an invocation ended: the handler's response or its reported error.
-pub type InvocationResult = Result<Value, InvocationError>;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvocationError {
-    pub error_type: String,
-    pub error_message: String,
-}
-
-struct Pending {
-    request_id: String,
-    event: Value,
-}
-
-#[derive(Default)]
-struct Shared {
-    waiting: Mutex<HashMap<String, oneshot::Sender<InvocationResult>>>,
-    first_poll: Mutex<Option<Instant>>,
-}
-
-struct RuntimeApi {
-    address: String,
-    queue: mpsc::UnboundedSender<Pending>,
-    shared: Arc<Shared>,
-}
-
-impl RuntimeApi {
-    async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?.to_string();
-        let (queue, receiver) = mpsc::unbounded_channel();
-        let receiver = Arc::new(Mutex::new(receiver));
-        let shared = Arc::new(Shared::default());
-        let state = (receiver, Arc::clone(&shared));
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let (receiver, shared) = state.clone();
-                        async move { route(req, receiver, shared).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Ok(Self {
-            address,
-            queue,
-            shared,
-        })
-    }
-}
-
-type Receiver = Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>;
-
-async fn route(
-    req: Request<Incoming>,
-    receiver: Receiver,
-    shared: Arc<Shared>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let path = req.uri().path().to_owned();
-    let method = req.method().clone();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let segments: Vec<&str> = path
-        .trim_start_matches("/2018-06-01/runtime/")
-        .split('/')
-        .collect();
-    let response = match (method, segments.as_slice()) {
-        (Method::GET, ["invocation", "next"]) => {
-            shared
-                .first_poll
-                .lock()
-                .await
-                .get_or_insert_with(Instant::now);
-            let next = receiver.lock().await.recv().await;
-            match next {
-                Some(pending) => next_invocation(pending),
-                None => status(StatusCode::GONE),
-            }
-        }
-        (Method::POST, ["invocation", id, outcome @ ("response" | "error")]) => {
-            let result = if *outcome == "response" {
-                Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
-            } else {
-                let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                Err(InvocationError {
-                    error_type: error["errorType"].as_str().unwrap_or_default().to_owned(),
-                    error_message: error["errorMessage"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                })
-            };
-            if let Some(sender) = shared.waiting.lock().await.remove(*id) {
-                let _ = sender.send(result);
-            }
-            status(StatusCode::ACCEPTED)
-        }
-        (Method::POST, ["init", "error"]) => status(StatusCode::ACCEPTED),
-        _ => status(StatusCode::NOT_FOUND),
-    };
-    Ok(response)
-}
-
-fn next_invocation(pending: Pending) -> Response<Full<Bytes>> {
-    let deadline = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        + Duration::from_secs(300);
-    Response::builder()
-        .status(StatusCode::OK)
-        .header("lambda-runtime-aws-request-id", &pending.request_id)
-        .header(
-            "lambda-runtime-deadline-ms",
-            deadline.as_millis().to_string(),
-        )
-        .header(
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:local",
-        )
-        .header(
-            "lambda-runtime-trace-id",
-            "Root=1-00000000-000000000000000000000000",
-        )
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(pending.event.to_string())))
-        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR))
-}
-
-fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = code;
-    response
-}
-
-/// A function binary serving a local Runtime API. Stopped when dropped.
+/// A Runtime API and, once spawned, the function process polling it. Both stop when dropped.
 pub struct FunctionProcess {
     api: RuntimeApi,
-    process: ServiceProcess,
-    log: PathBuf,
-    started: Instant,
+    process: Option<Running>,
 }
 
 impl FunctionProcess {
-    /// Starts `binary` with the given environment (e.g. the emulator's) and waits for its first poll.
+    /// Starts `binary` with the given environment (e.g. the emulator's) on top of this process's,
+    /// and waits for its first poll.
     pub async fn start(binary: &Path, env: &[(&str, String)]) -> std::io::Result<Self> {
-        let api = RuntimeApi::start().await?;
-        let dir = fresh_dir("function")?;
-        let log = dir.join("function.log");
-        let mut args = vec![];
-        for (key, value) in env.iter().map(|(k, v)| (k.to_string(), v.clone())).chain([
-            ("AWS_LAMBDA_RUNTIME_API".to_owned(), api.address.clone()),
-            (
-                "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
-                "local-rotation".to_owned(),
-            ),
-            (
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
-                "128".to_owned(),
-            ),
-            (
-                "AWS_LAMBDA_FUNCTION_VERSION".to_owned(),
-                "$LATEST".to_owned(),
-            ),
-            ("AWS_LAMBDA_LOG_STREAM_NAME".to_owned(), "local".to_owned()),
-            (
-                "AWS_LAMBDA_LOG_GROUP_NAME".to_owned(),
-                "/aws/lambda/local-rotation".to_owned(),
-            ),
-        ]) {
-            args.push(format!("{key}={value}"));
-        }
-        args.push(binary.display().to_string());
-        let started = Instant::now();
-        let process = ServiceProcess::spawn(ServiceSpec {
-            name: "function",
-            program: Path::new("env"),
-            args,
-            stop_signal: "TERM",
-            remove_on_exit: Some(&dir),
-            log: &log,
-            run_as: None,
-        })?;
-        let function = Self {
-            api,
-            process,
-            log,
-            started,
-        };
-        function.wait_for_first_poll().await?;
+        Self::launch(&Bootstrap::new(binary).env(env)).await
+    }
+
+    /// Starts the Runtime API and the process, and waits (up to 30 s) for its first poll.
+    pub async fn launch(bootstrap: &Bootstrap<'_>) -> std::io::Result<Self> {
+        let mut function = Self::prepare().await?;
+        function.spawn(bootstrap)?;
+        function
+            .wait_for_first_poll(Duration::from_secs(30))
+            .await?;
         Ok(function)
     }
 
-    async fn wait_for_first_poll(&self) -> std::io::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.api.shared.first_poll.lock().await.is_none() {
-            if Instant::now() > deadline {
+    /// Starts the Runtime API only; events submitted now wait for the process.
+    pub async fn prepare() -> std::io::Result<Self> {
+        Ok(Self {
+            api: RuntimeApi::start().await?,
+            process: None,
+        })
+    }
+
+    /// Starts the function process (once) against this Runtime API.
+    pub fn spawn(&mut self, bootstrap: &Bootstrap<'_>) -> std::io::Result<()> {
+        if self.process.is_some() {
+            return Err(std::io::Error::other(
+                "the function process was already started",
+            ));
+        }
+        self.api.name_function(bootstrap.function_name());
+        self.process = Some(bootstrap.spawn(self.api.address())?);
+        Ok(())
+    }
+
+    async fn wait_for_first_poll(&mut self, within: Duration) -> std::io::Result<()> {
+        let deadline = Instant::now() + within;
+        while self.api.first_poll().is_none() {
+            let exited = self.process.as_mut().is_none_or(Running::exited);
+            if exited || Instant::now() > deadline {
                 return Err(std::io::Error::other(format!(
-                    "the function did not poll the Runtime API within 30 s; its output:\n{}",
+                    "the function {} the Runtime API within {within:?}; its output:\n{}",
+                    if exited {
+                        "exited without polling"
+                    } else {
+                        "did not poll"
+                    },
                     self.output()
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
     }
 
-    /// Process start to its first poll of /next: the runtime's share of a cold start.
-    pub async fn time_to_first_poll(&self) -> Option<Duration> {
-        self.api
-            .shared
-            .first_poll
-            .lock()
-            .await
-            .map(|t| t - self.started)
+    /// Queues an event; the answer comes through the returned `Pending`.
+    pub fn submit(&self, event: &Value) -> Pending {
+        self.api.submit(event)
     }
 
     /// Sends one event through the Runtime API and waits for the function's answer.
     pub async fn invoke(&self, event: &Value) -> InvocationResult {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let (sender, receiver) = oneshot::channel();
-        self.api
-            .shared
-            .waiting
-            .lock()
-            .await
-            .insert(request_id.clone(), sender);
-        self.api
-            .queue
-            .send(Pending {
-                request_id,
-                event: event.clone(),
-            })
-            .map_err(|_| local_error("the Runtime API is gone"))?;
-        match tokio::time::timeout(Duration::from_secs(120), receiver).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(local_error("the invocation was dropped")),
-            Err(_) => Err(local_error("no answer within 120 s")),
-        }
+        self.submit(event).answer().await.result
     }
 
-    /// Everything the function printed (stdout and stderr), for log assertions and secrecy scans.
+    /// Process start to its first poll of /next: the runtime's share of a cold start (Lambda's
+    /// "Init Duration"). `None` before the first poll.
+    pub async fn time_to_first_poll(&self) -> Option<Duration> {
+        Some(self.api.first_poll()? - self.spawned()?)
+    }
+
+    /// Just before the process was created.
+    pub fn spawned(&self) -> Option<Instant> {
+        self.process.as_ref().map(|p| p.started)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Running::pid)
+    }
+
+    /// Peak resident set size (VmHWM) of the process so far, in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        peak_rss_kib_of(&self.pid()?.to_string())
+    }
+
+    /// User + system CPU time of the process so far.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&self.pid()?.to_string())
+    }
+
+    /// Everything the function printed (stdout and stderr), for log assertions and secrecy scans;
+    /// empty when its output is discarded.
     pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(Running::output)
+            .unwrap_or_default()
     }
 
+    /// Kills the process (as Lambda does when it reclaims an environment) and reaps it.
     pub fn stop(&mut self) {
-        self.process.stop();
-    }
-}
-
-fn local_error(message: &str) -> InvocationError {
-    InvocationError {
-        error_type: "LocalHarness".into(),
-        error_message: message.into(),
+        if let Some(process) = &mut self.process {
+            process.kill();
+        }
     }
 }
 

@@ -2,9 +2,9 @@
 //! real PostgreSQL 15. Build it first: `cargo build -p rotationctl`.
 
 use aws_sdk_secretsmanager::types::RotationRulesType;
-use rotation::engine::MODE_TAG;
 use rotation::postgres::PostgresBackend;
-use rotation::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::protocol::MODE_TAG;
+use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use rotation::Step;
 use rotation::{Engine, SecretStore};
 use serde_json::{json, Value};

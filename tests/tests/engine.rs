@@ -1,6 +1,7 @@
 //! The rotation protocol engine against the Secrets Manager emulator (moto), with a fake target.
 
-use rotation::store::{AwsSecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::store::AwsSecretStore;
 use rotation::{Engine, RotationError, RotationEvent, SecretStore, Step, StepOutcome};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -432,7 +433,7 @@ async fn emergency_rotation_revokes_the_previous_credential_and_clears_its_tag()
     let id = secret(&engine).await;
     let old = password_at(&id, AWSCURRENT).await;
     emulator
-        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
         .await;
     let token = emulator.stage_rotation(&id).await;
     run_step(&engine, Step::CreateSecret, &id, &token)
@@ -460,7 +461,7 @@ async fn emergency_rotation_revokes_the_previous_credential_and_clears_its_tag()
         .target
         .accepts(&password_at(&id, AWSCURRENT).await));
     let tags = emulator.store().describe(&id).await.unwrap().tags;
-    assert!(!tags.contains_key(rotation::engine::MODE_TAG), "{tags:?}");
+    assert!(!tags.contains_key(rotation::protocol::MODE_TAG), "{tags:?}");
 
     // The next rotation is routine again: the previous password survives it.
     let routine_old = password_at(&id, AWSCURRENT).await;
@@ -540,7 +541,7 @@ async fn audit_and_metric_lines_carry_no_secret_material() {
     let id = secret(&engine).await;
     emulator.rotate(&engine, &id).await.unwrap();
     emulator
-        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
         .await;
     emulator.rotate(&engine, &id).await.unwrap();
     // Failures log too: a step on a version that is not pending.

@@ -6,7 +6,8 @@ use base64::Engine as _;
 use rotation::audit::Telemetry;
 use rotation::jwt::probe::{Consumer, Kind, Rejection};
 use rotation::jwt::{Convention, JwtBackend, KeyAlg, SetName};
-use rotation::store::{AwsSecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::store::AwsSecretStore;
 use rotation::{Engine, RotationError, SecretStore, SecretValue, Step};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -485,7 +486,7 @@ async fn onboarding_a_weak_key_is_refused_until_an_emergency_rotation_replaces_i
         "nothing was written"
     );
     emulator
-        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
         .await;
     let token = emulator.stage_rotation(&id).await;
     testkit::emulator::run_steps(&engine, &id, &token)
@@ -594,7 +595,7 @@ async fn emergency_rotation_invalidates_every_earlier_token() {
         );
     }
     emulator
-        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
         .await;
     emulator.rotate(&engine, &id).await.unwrap();
     let after = value_at(&id, AWSCURRENT).await;
@@ -624,7 +625,7 @@ async fn emergency_rotation_invalidates_every_earlier_token() {
     }
     let tags = emulator.store().describe(&id).await.unwrap().tags;
     assert!(
-        !tags.contains_key(rotation::engine::MODE_TAG),
+        !tags.contains_key(rotation::protocol::MODE_TAG),
         "the emergency tag is removed"
     );
 }
@@ -1051,7 +1052,7 @@ async fn no_key_reaches_a_log_line_in_process_or_from_the_function_binary() {
     seen.extend(key_material(&onboarded));
 
     emulator
-        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
         .await;
     let before = value_at(&id, AWSCURRENT).await;
     let token = rotate_through_binary(id.clone()).await;

@@ -2,7 +2,8 @@
 //! moto's server as Secrets Manager.
 
 use rotation::postgres::PostgresBackend;
-use rotation::store::{AwsSecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::store::AwsSecretStore;
 use rotation::{Engine, RotationError, Step};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -432,7 +433,7 @@ async fn emergency_rotation_locks_out_the_previous_user_and_ends_its_sessions() 
     let old = stage_value(&id, AWSCURRENT).await;
 
     emulator
-        .tag(&id, rotation::engine::MODE_TAG, "emergency")
+        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
         .await;
     emulator.rotate(&engine, &id).await.unwrap();
     assert!(login_at(&id, AWSCURRENT).await.is_ok());

@@ -2,7 +2,7 @@
 //! both strategies over several rotations, true clones, emergencies, retries, hostile names.
 
 use rotation::password::generate_password;
-use rotation::store::{AWSCURRENT, AWSPENDING};
+use rotation::protocol::{AWSCURRENT, AWSPENDING};
 use rotation::{RotationError, SecretStore, Step};
 use secrecy::ExposeSecret;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! reach every replica and cluster node, each of which testSecret checks.
 
 use rotation::password::generate_password;
-use rotation::store::{AWSCURRENT, AWSPREVIOUS};
+use rotation::protocol::{AWSCURRENT, AWSPREVIOUS};
 use rotation::{RotationError, Step};
 use secrecy::ExposeSecret;
 use serde_json::json;

@@ -5,7 +5,7 @@
 //! the admin secret's (tests/tests/trust_redis.rs proves what an application secret cannot do).
 
 use rotation::password::generate_password;
-use rotation::store::{AWSCURRENT, AWSPREVIOUS};
+use rotation::protocol::{AWSCURRENT, AWSPREVIOUS};
 use rotation::Step;
 use secrecy::ExposeSecret;
 use serde_json::json;

@@ -5,8 +5,8 @@
 //! memberships, the admin's password and the version stages as they were, with no secret in the
 //! error or anywhere in the function's output.
 
-use rotation::engine::MODE_TAG;
-use rotation::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::protocol::MODE_TAG;
+use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use rotation::{SecretStore, SecretValue, Step};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@
 //! and the admin's `ACL GETUSER`, read by a superuser of the test's own) and no stage, and names no
 //! secret. The last tests show what the admin side may allow instead.
 
-use rotation::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use rotation::Step;
 use serde_json::json;
 use testkit::recording::RecordingServer;

@@ -1,7 +1,7 @@
-//! JWT signing-key rotation Lambda: the key sets and their consumer conventions live in the secret
-//! itself (see docs/jwt.md); this binary only serves rotation events with the JWT backend.
+//! JWT signing-key rotation Lambda (`bootstrap`): the key sets and their consumer conventions live
+//! in the secret itself (see docs/jwt.md); this binary serves the JWT engine.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    rotation::runtime::serve(rotation::jwt::JwtBackend::new()).await
+    rotation::runtime::serve(&rotation::engines::JWT).await
 }

@@ -1,6 +1,6 @@
-//! Redis ACL rotation Lambda (`bootstrap`): the shared runtime serving the Redis backend.
+//! Redis ACL rotation Lambda (`bootstrap`): the shared runtime serving the Redis engine.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    rotation::runtime::serve(rotation::redis::RedisBackend::new()).await
+    rotation::runtime::serve(&rotation::engines::REDIS).await
 }

@@ -29,9 +29,9 @@
 //! - **Engine**: the [`ENGINE_TAG`] tag, else the engine named in the rotation function's name
 //!   (`…postgres…`, `…redis…`, `…jwt…`).
 
+use crate::protocol::{AWSCURRENT, AWSPENDING};
 use crate::store::{
     AwsSecretStore, ListFilter, RotationRules, SecretMetadata, StoreError, StoreErrorKind,
-    AWSCURRENT, AWSPENDING,
 };
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -44,8 +44,6 @@ pub use report::{emf_line, problem_line, secret_metrics, summary_metrics, to_jso
 pub const ENGINE_TAG: &str = "rotation:engine";
 /// Optional tag on a JWT key-set secret: when its oldest previous key stops verifying (RFC 3339).
 pub const JWT_VERIFY_UNTIL_TAG: &str = "rotation:jwt-verify-until";
-/// The engines the product rotates.
-pub const ENGINES: [&str; 3] = ["postgres", "redis", "jwt"];
 
 const HOUR: u64 = 3_600;
 const DAY: u64 = 86_400;
@@ -62,6 +60,7 @@ pub enum RotationDateSource {
 }
 
 impl RotationDateSource {
+    /// The metadata field's name, as reports print it.
     pub fn as_str(self) -> &'static str {
         match self {
             RotationDateSource::LastRotated => "LastRotatedDate",
@@ -73,20 +72,25 @@ impl RotationDateSource {
 /// A version labelled AWSPENDING that is not AWSCURRENT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingVersion {
+    /// The version id.
     pub version: String,
     /// When it was at the latest created (see the module documentation).
     pub since: Option<SystemTime>,
+    /// Pending for longer than the rotation window; blocks every later rotation.
     pub stuck: bool,
 }
 
 /// A problem the monitor alarms on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
+    /// Rotation is enabled and the due date has passed.
     Overdue,
+    /// An AWSPENDING version has outlived the rotation window.
     PendingStuck,
 }
 
 impl Problem {
+    /// The problem's name in reports and metrics, in snake case.
     pub fn as_str(self) -> &'static str {
         match self {
             Problem::Overdue => "overdue",
@@ -98,26 +102,38 @@ impl Problem {
 /// The health of one secret at one instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretHealth {
+    /// The secret's ARN.
     pub arn: String,
+    /// The secret's name.
     pub name: String,
+    /// The engine, by [`engine_of`]; `None` when neither tag nor function name tells.
     pub engine: Option<String>,
+    /// Whether rotation is enabled on the secret.
     pub rotation_enabled: bool,
+    /// The last rotation and which date it was taken from; `None` when the secret has neither.
     pub last_rotation: Option<(SystemTime, RotationDateSource)>,
+    /// Time since the last rotation; zero if that lies in the future.
     pub age: Option<Duration>,
+    /// The time between rotations; `None` for a `cron(...)` schedule or no schedule.
     pub interval: Option<Duration>,
+    /// How long a rotation may take before it counts as late or stuck.
     pub window: Duration,
     /// Secrets Manager's `NextRotationDate`.
     pub next_rotation: Option<SystemTime>,
     /// The date by which the rotation should have happened; `None` when rotation is off.
     pub due: Option<SystemTime>,
+    /// Rotation is enabled and `at` is past `due`.
     pub overdue: bool,
+    /// The AWSPENDING version that is not AWSCURRENT, if any.
     pub pending: Option<PendingVersion>,
+    /// When the oldest previous JWT key stops verifying, from [`JWT_VERIFY_UNTIL_TAG`].
     pub jwt_verify_until: Option<SystemTime>,
     /// The instant this was evaluated at.
     pub at: SystemTime,
 }
 
 impl SecretHealth {
+    /// What the monitor alarms on for this secret, in a fixed order; empty when healthy.
     pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         if self.overdue {
@@ -129,10 +145,12 @@ impl SecretHealth {
         problems
     }
 
+    /// Neither overdue nor stuck.
     pub fn is_healthy(&self) -> bool {
         self.problems().is_empty()
     }
 
+    /// Whether an AWSPENDING version is stuck.
     pub fn pending_stuck(&self) -> bool {
         self.pending.as_ref().is_some_and(|p| p.stuck)
     }
@@ -262,6 +280,7 @@ pub fn due_date(
     }
 }
 
+/// Strictly past the due date; never when there is none.
 pub fn is_overdue(due: Option<SystemTime>, now: SystemTime) -> bool {
     due.is_some_and(|due| now > due)
 }
@@ -292,10 +311,9 @@ pub fn engine_of(secret: &SecretMetadata) -> Option<String> {
     let function = arn.rsplit_once(":function:").map_or(arn, |(_, f)| f);
     let function = function.split(':').next().unwrap_or(function);
     let function = function.to_ascii_lowercase();
-    ENGINES
-        .iter()
-        .find(|engine| function.contains(*engine))
-        .map(|engine| (*engine).to_owned())
+    crate::engines::names()
+        .find(|engine| function.contains(engine))
+        .map(str::to_owned)
 }
 
 /// The [`JWT_VERIFY_UNTIL_TAG`] tag as a time; a malformed tag counts as absent.
@@ -333,6 +351,7 @@ fn signed_seconds(at: SystemTime) -> i64 {
 /// Which secrets a health run covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
+    /// The ListSecrets filter.
     pub filter: ListFilter,
     /// Also secrets without rotation (they are never overdue, but may hold a stuck AWSPENDING).
     pub include_disabled: bool,
@@ -341,7 +360,9 @@ pub struct Selection {
 /// What [`collect`] found: the secrets in scope, by name, and the ones that could not be described.
 #[derive(Debug, Default)]
 pub struct Collected {
+    /// Fresh DescribeSecret metadata of every secret in scope, sorted by name.
     pub secrets: Vec<SecretMetadata>,
+    /// The DescribeSecret failures, one per secret that could not be checked.
     pub errors: Vec<StoreError>,
 }
 

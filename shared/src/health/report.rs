@@ -125,14 +125,18 @@ pub fn secret_metrics(health: &SecretHealth, namespace: &str) -> Value {
 /// Counts over one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Secrets evaluated.
     pub checked: u64,
+    /// Secrets whose rotation is overdue.
     pub overdue: u64,
+    /// Secrets with a stuck AWSPENDING version.
     pub pending_stuck: u64,
     /// Secrets listed but not described (the run reports an error too).
     pub unreadable: u64,
 }
 
 impl Summary {
+    /// Counts the verdicts of one run, plus the `unreadable` secrets that got none.
     pub fn of(health: &[SecretHealth], unreadable: usize) -> Self {
         Self {
             checked: health.len() as u64,

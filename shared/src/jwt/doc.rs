@@ -1,5 +1,6 @@
 //! The whole JWT secret: its key sets with their policies, read from a secret value (adopting the
-//! flat conventions of a secret that predates the key sets) and written back with every derived field.
+//! flat conventions of a secret that predates the key sets) and written back with every derived
+//! field.
 
 use super::flat;
 use super::model::{invalid, Key, KeyAlg, KeyState, SetName};
@@ -9,21 +10,28 @@ use crate::backend::BackendError;
 use crate::secret::SecretValue;
 use serde_json::{json, Map, Value};
 
+/// The secret's `engine`.
 pub const ENGINE: &str = "jwt";
+/// The member holding the key lists.
 pub const KEY_SETS: &str = "keySets";
+/// The member holding the policies.
 pub const POLICY: &str = "policy";
 
 /// One set: its policy and keys.
 #[derive(Debug, Clone)]
 pub struct KeySet {
+    /// Which set.
     pub name: SetName,
+    /// Its resolved policy.
     pub policy: SetPolicy,
+    /// Its keys.
     pub keys: Vec<Key>,
     /// The kid array is written as a JSON array (as the secret had it) rather than a JSON string.
     pub kid_array_as_json: bool,
 }
 
 impl KeySet {
+    /// The key that signs.
     pub fn active(&self) -> Option<&Key> {
         self.keys.iter().find(|k| k.state == KeyState::Active)
     }
@@ -32,6 +40,7 @@ impl KeySet {
 /// The key sets of one secret value, `access` first.
 #[derive(Debug, Clone)]
 pub struct JwtSecret {
+    /// The sets, `access` first.
     pub sets: Vec<KeySet>,
 }
 
@@ -45,41 +54,12 @@ pub enum Read {
 }
 
 impl JwtSecret {
+    /// The key sets of `value`: `access` always, `refresh` when anything names it.
     pub fn read(value: &SecretValue, how: Read, now: u64) -> Result<Self, BackendError> {
-        match value.get("engine") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(engine)) if engine == ENGINE => {}
-            Some(_) => return Err(invalid("engine", "must be \"jwt\" for this function")),
-        }
+        super::SPEC.check_engine_field(value)?;
         let policy = value.get(POLICY).filter(|v| !v.is_null());
-        let key_sets = match value.get(KEY_SETS) {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(sets)) => Some(sets),
-            Some(_) => return Err(invalid(KEY_SETS, "must be an object")),
-        };
-        let mut names = configured_sets(policy)?;
-        for name in key_sets.into_iter().flat_map(|sets| sets.keys()) {
-            names.push(SetName::parse(name).ok_or_else(|| {
-                invalid(
-                    &format!("{KEY_SETS}.{name}"),
-                    "is not a key set (known: access, refresh)",
-                )
-            })?);
-        }
-        names.extend(
-            SetName::ALL
-                .into_iter()
-                .filter(|set| onboard::present(value, *set)),
-        );
-        let recognised =
-            !names.is_empty() || value.get("engine").and_then(Value::as_str) == Some(ENGINE);
-        if !recognised {
-            return Err(invalid(
-                KEY_SETS,
-                "is missing, and the secret holds none of SECRET_KEY, JWT_SIGNING_SECRET, JWT_SECRETS \
-                 (or their refresh variants) to adopt; add a `policy` member to start new key sets",
-            ));
-        }
+        let key_sets = key_sets(value)?;
+        let names = set_names(value, policy, key_sets)?;
         let mut sets = Vec::new();
         for name in SetName::ALL {
             if name != SetName::Access && !names.contains(&name) {
@@ -87,49 +67,7 @@ impl JwtSecret {
             }
             let policy_json = policy.and_then(|p| p.get(name.as_str()));
             let entries = key_sets.and_then(|sets| sets.get(name.as_str()));
-            let kid_array_as_json = onboard::kid_array_is_json(value, name);
-            let set = match (how, entries.filter(|e| !e.is_null())) {
-                (Read::PoliciesOnly, entries) => KeySet {
-                    name,
-                    policy: SetPolicy::from_json(
-                        name,
-                        policy_json,
-                        entries.and_then(active_alg_hint),
-                    )?,
-                    keys: Vec::new(),
-                    kid_array_as_json,
-                },
-                (Read::Keys, Some(entries)) => {
-                    let keys = read_keys(name, entries)?;
-                    let hint = keys
-                        .iter()
-                        .find(|k| k.state == KeyState::Active)
-                        .map(|k| k.alg);
-                    KeySet {
-                        name,
-                        policy: SetPolicy::from_json(name, policy_json, hint)?,
-                        keys,
-                        kid_array_as_json,
-                    }
-                }
-                (Read::Keys, None) => {
-                    let policy = SetPolicy::from_json(name, policy_json, None)?;
-                    let keys = onboard::adopt(
-                        value,
-                        name,
-                        policy.algorithm,
-                        policy.previous_until(now),
-                        now,
-                    )?;
-                    KeySet {
-                        name,
-                        policy,
-                        keys,
-                        kid_array_as_json,
-                    }
-                }
-            };
-            sets.push(set);
+            sets.push(read_set(value, name, how, policy_json, entries, now)?);
         }
         Ok(Self { sets })
     }
@@ -172,6 +110,7 @@ impl JwtSecret {
         Ok(SecretValue::from_map(fields))
     }
 
+    /// The set named `name`, if the secret has it.
     pub fn set(&self, name: SetName) -> Option<&KeySet> {
         self.sets.iter().find(|s| s.name == name)
     }
@@ -186,6 +125,85 @@ pub fn is_owned(field: &str) -> bool {
                     .iter()
                     .any(|c| c.fields(*set).contains(&field))
         })
+}
+
+fn key_sets(value: &SecretValue) -> Result<Option<&Map<String, Value>>, BackendError> {
+    match value.get(KEY_SETS) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(sets)) => Ok(Some(sets)),
+        Some(_) => Err(invalid(KEY_SETS, "must be an object")),
+    }
+}
+
+/// The sets the policy, the key list or a flat convention names. A value naming none and no
+/// `engine` is refused, so a secret of another kind wired to this function is never touched.
+fn set_names(
+    value: &SecretValue,
+    policy: Option<&Value>,
+    key_sets: Option<&Map<String, Value>>,
+) -> Result<Vec<SetName>, BackendError> {
+    let mut names = configured_sets(policy)?;
+    for name in key_sets.into_iter().flat_map(|sets| sets.keys()) {
+        names.push(SetName::parse(name).ok_or_else(|| {
+            invalid(
+                &format!("{KEY_SETS}.{name}"),
+                "is not a key set (known: access, refresh)",
+            )
+        })?);
+    }
+    names.extend(
+        SetName::ALL
+            .into_iter()
+            .filter(|set| onboard::present(value, *set)),
+    );
+    let recognised =
+        !names.is_empty() || value.get("engine").and_then(Value::as_str) == Some(ENGINE);
+    if !recognised {
+        return Err(invalid(
+            KEY_SETS,
+            "is missing, and the secret holds none of SECRET_KEY, JWT_SIGNING_SECRET, JWT_SECRETS \
+             (or their refresh variants) to adopt; add a `policy` member to start new key sets",
+        ));
+    }
+    Ok(names)
+}
+
+/// One set: its keys read strictly, adopted from the flat conventions when `keySets` lacks it, or
+/// none at all when only policies are read.
+fn read_set(
+    value: &SecretValue,
+    name: SetName,
+    how: Read,
+    policy_json: Option<&Value>,
+    entries: Option<&Value>,
+    now: u64,
+) -> Result<KeySet, BackendError> {
+    let (policy, keys) = match (how, entries.filter(|e| !e.is_null())) {
+        (Read::PoliciesOnly, entries) => {
+            let hint = entries.and_then(active_alg_hint);
+            (SetPolicy::from_json(name, policy_json, hint)?, Vec::new())
+        }
+        (Read::Keys, Some(entries)) => {
+            let keys = read_keys(name, entries)?;
+            let hint = keys
+                .iter()
+                .find(|k| k.state == KeyState::Active)
+                .map(|k| k.alg);
+            (SetPolicy::from_json(name, policy_json, hint)?, keys)
+        }
+        (Read::Keys, None) => {
+            let policy = SetPolicy::from_json(name, policy_json, None)?;
+            let until = policy.previous_until(now);
+            let keys = onboard::adopt(value, name, policy.algorithm, until, now)?;
+            (policy, keys)
+        }
+    };
+    Ok(KeySet {
+        name,
+        policy,
+        keys,
+        kid_array_as_json: onboard::kid_array_is_json(value, name),
+    })
 }
 
 fn active_alg_hint(entries: &Value) -> Option<KeyAlg> {

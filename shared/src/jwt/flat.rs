@@ -4,6 +4,7 @@
 use super::keygen;
 use super::model::{invalid, Key, KeyState, Material, SetName};
 use super::policy::{Convention, SetPolicy};
+use super::time;
 use crate::backend::BackendError;
 use serde_json::{json, Value};
 
@@ -31,8 +32,30 @@ pub fn derive(
         return Ok(out);
     }
     let ordered = ordered(keys);
+    let secrets = hmac_secrets(set, &ordered)?;
+    for convention in &policy.conventions {
+        let fields = convention.fields(set);
+        match convention {
+            Convention::SecretKey => out.extend(secret_key(fields, &ordered, &secrets)),
+            Convention::SigningSecret => out.extend(signing_secret(set, fields, &secrets)?),
+            Convention::KidArray => {
+                let array = kid_array(&ordered, &secrets);
+                let value = if kid_array_as_json {
+                    array
+                } else {
+                    Value::String(array.to_string())
+                };
+                out.push((fields[0], value));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The HMAC key strings of `ordered`, which must start with the active key.
+fn hmac_secrets<'a>(set: SetName, ordered: &[&'a Key]) -> Result<Vec<&'a str>, BackendError> {
     let mut secrets = Vec::with_capacity(ordered.len());
-    for key in &ordered {
+    for key in ordered {
         let secret = key.material.hmac_secret().ok_or_else(|| {
             invalid(
                 &format!("keySets.{}", set.as_str()),
@@ -47,64 +70,67 @@ pub fn derive(
             "has no active key",
         ));
     }
+    Ok(secrets)
+}
+
+/// `SECRET_KEY`: the active key; `SECRET_KEY_PREVIOUS`: the newest previous key, or `""`.
+fn secret_key(
+    fields: &'static [&'static str],
+    ordered: &[&Key],
+    secrets: &[&str],
+) -> [(&'static str, Value); 2] {
     let previous = ordered
         .iter()
-        .zip(&secrets)
+        .zip(secrets)
         .find(|(k, _)| k.state == KeyState::Previous)
         .map_or("", |(_, s)| *s);
-    for convention in &policy.conventions {
-        let fields = convention.fields(set);
-        match convention {
-            Convention::SecretKey => {
-                out.push((fields[0], json!(secrets[0])));
-                out.push((fields[1], json!(previous)));
-            }
-            Convention::SigningSecret => {
-                if let Some(position) = secrets
-                    .iter()
-                    .position(|s| s.contains(',') || s.trim() != *s)
-                {
-                    return Err(invalid(
-                        &format!("keySets.{}[{}].secret", set.as_str(), position),
-                        &format!(
-                            "contains a comma or surrounding whitespace, which {} cannot list",
-                            fields[1]
-                        ),
-                    ));
-                }
-                out.push((fields[0], json!(secrets[0])));
-                out.push((fields[1], json!(secrets.join(","))));
-            }
-            Convention::KidArray => {
-                let entries: Vec<Value> = ordered
-                    .iter()
-                    .zip(&secrets)
-                    .map(|(key, secret)| {
-                        let mut entry = json!({
-                            "kid": key.kid,
-                            "secret": secret,
-                            "isActive": key.state == KeyState::Active,
-                            "canVerify": true,
-                        });
-                        if let Some(until) = key.verify_until {
-                            entry["expiresAt"] = json!(super::time::format(until));
-                        }
-                        entry
-                    })
-                    .collect();
-                let array = Value::Array(entries);
-                out.push((
-                    fields[0],
-                    if kid_array_as_json {
-                        array
-                    } else {
-                        Value::String(array.to_string())
-                    },
-                ));
-            }
-        }
+    [(fields[0], json!(secrets[0])), (fields[1], json!(previous))]
+}
+
+/// `JWT_SIGNING_SECRET`: the active key; `JWT_VERIFICATION_SECRETS`: every key, comma-separated.
+fn signing_secret(
+    set: SetName,
+    fields: &'static [&'static str],
+    secrets: &[&str],
+) -> Result<[(&'static str, Value); 2], BackendError> {
+    // Consumers split the list on commas and trim each entry.
+    if let Some(position) = secrets
+        .iter()
+        .position(|s| s.contains(',') || s.trim() != *s)
+    {
+        return Err(invalid(
+            &format!("keySets.{}[{}].secret", set.as_str(), position),
+            &format!(
+                "contains a comma or surrounding whitespace, which {} cannot list",
+                fields[1]
+            ),
+        ));
     }
-    Ok(out)
+    Ok([
+        (fields[0], json!(secrets[0])),
+        (fields[1], json!(secrets.join(","))),
+    ])
+}
+
+/// `JWT_SECRETS`: one entry per key, with `expiresAt` when the key has a `verifyUntil`.
+fn kid_array(ordered: &[&Key], secrets: &[&str]) -> Value {
+    let entries = ordered
+        .iter()
+        .zip(secrets)
+        .map(|(key, secret)| {
+            let mut entry = json!({
+                "kid": key.kid,
+                "secret": secret,
+                "isActive": key.state == KeyState::Active,
+                "canVerify": true,
+            });
+            if let Some(until) = key.verify_until {
+                entry["expiresAt"] = json!(time::format(until));
+            }
+            entry
+        })
+        .collect();
+    Value::Array(entries)
 }
 
 /// The public JWK Set of every asymmetric key that verifies: `{"keys": [...]}`.

@@ -1,26 +1,58 @@
-//! Key material: random HMAC secrets and kids from the OS random source (through aws-lc-rs),
-//! Ed25519 and P-256 key pairs as PKCS#8 PEM, their public halves, and public JWKs.
+//! Key generation: random HMAC secrets and kids from the OS random source (through aws-lc-rs),
+//! Ed25519 and P-256 key pairs as PKCS#8 PEM, and public JWKs. Builds on the types of `model`.
 
-use super::model::KeyAlg;
-use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+use super::model::{
+    invalid, pem_decode, public_key, HmacKeyError, Key, KeyAlg, KeyError, KeyState, Material,
+    SetName,
 };
+use crate::backend::BackendError;
+use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde_json::{json, Value};
 
-/// Why key material could not be made or read. Never holds the material.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    #[error("the OS random source failed")]
-    Random,
-    #[error("generating a {0} key pair failed")]
-    Generate(&'static str),
-    #[error("not a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`)")]
-    NotPem,
-    #[error("the private key is not a valid {0} key")]
-    WrongKey(&'static str),
+/// A new key of `alg` for `set`, in `state`.
+pub fn generate(
+    set: SetName,
+    alg: KeyAlg,
+    hmac_bytes: usize,
+    state: KeyState,
+    now: u64,
+) -> Result<Key, BackendError> {
+    let failed = |e: KeyError| BackendError::Rejected {
+        target: format!("key generation for set `{}`", set.as_str()),
+        detail: e.to_string(),
+    };
+    let material = if alg.is_hmac() {
+        // The policy already refuses fewer bytes; a caller passing its own count may not.
+        if hmac_bytes < alg.min_hmac_key_bytes() {
+            return Err(invalid(
+                &format!("policy.{}.hmacKeyBytes", set.as_str()),
+                &HmacKeyError::TooFewBytes {
+                    alg,
+                    bytes: hmac_bytes,
+                }
+                .to_string(),
+            ));
+        }
+        Material::Hmac(hmac_secret(hmac_bytes).map_err(failed)?)
+    } else {
+        let pem = private_key_pem(alg).map_err(failed)?;
+        let der = pem_decode(pem.expose_secret()).map_err(failed)?;
+        let public = public_key(alg, der.expose_secret()).map_err(failed)?;
+        Material::Private { pem, public }
+    };
+    Ok(Key {
+        kid: kid(set.as_str(), now).map_err(failed)?,
+        state,
+        alg,
+        created_at: now,
+        activated_at: (state == KeyState::Active).then_some(now),
+        retired_at: None,
+        verify_until: None,
+        material,
+    })
 }
 
 /// Random bytes from the OS source, wiped when dropped.
@@ -30,8 +62,8 @@ fn random_bytes(len: usize) -> Result<SecretBox<[u8]>, KeyError> {
     Ok(SecretBox::new(bytes))
 }
 
-/// An HMAC secret of `bytes` random bytes, written as unpadded base64url: the string itself is the
-/// key (its UTF-8 bytes), as the applications of every convention use it, and it needs no escaping in JSON,
+/// An HMAC secret of `bytes` random bytes as unpadded base64url. The string itself is the key (its
+/// UTF-8 bytes), as every convention's applications use it, and needs no escaping in JSON,
 /// environment variables, shells or a comma-separated list.
 pub fn hmac_secret(bytes: usize) -> Result<SecretString, KeyError> {
     let raw = random_bytes(bytes)?;
@@ -79,33 +111,6 @@ fn pem_encode(der: &[u8]) -> SecretString {
     }
     pem.push_str("-----END PRIVATE KEY-----\n");
     SecretString::from(pem)
-}
-
-/// The DER inside a PKCS#8 PEM, wiped when dropped.
-pub fn pem_decode(pem: &str) -> Result<SecretBox<[u8]>, KeyError> {
-    let body = pem
-        .trim()
-        .strip_prefix("-----BEGIN PRIVATE KEY-----")
-        .and_then(|rest| rest.strip_suffix("-----END PRIVATE KEY-----"))
-        .ok_or(KeyError::NotPem)?;
-    let compact = SecretString::from(body.split_ascii_whitespace().collect::<String>());
-    let der = STANDARD
-        .decode(compact.expose_secret())
-        .map_err(|_| KeyError::NotPem)?;
-    Ok(SecretBox::new(der.into_boxed_slice()))
-}
-
-/// The public key of a PKCS#8 private key: 32 bytes for Ed25519, the uncompressed point for P-256.
-pub fn public_key(alg: KeyAlg, pkcs8: &[u8]) -> Result<Vec<u8>, KeyError> {
-    match alg {
-        KeyAlg::EdDSA => Ed25519KeyPair::from_pkcs8(pkcs8)
-            .map(|pair| pair.public_key().as_ref().to_vec())
-            .map_err(|_| KeyError::WrongKey("Ed25519")),
-        KeyAlg::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-            .map(|pair| pair.public_key().as_ref().to_vec())
-            .map_err(|_| KeyError::WrongKey("P-256")),
-        KeyAlg::HS256 | KeyAlg::HS384 | KeyAlg::HS512 => Err(KeyError::WrongKey("asymmetric")),
-    }
 }
 
 /// The public JWK (RFC 7517/8037) of a key: `kty`, `crv`, `x` (and `y`), `kid`, `alg`, `use`.

@@ -1,6 +1,6 @@
-//! JWT signing keys: one secret holds the key sets (`access`, optional `refresh`), each key `next` →
-//! `active` → `previous` → pruned, plus flat fields for every consumer convention of the seed
-//! runbooks, all derived from the key list. The secret format is documented in `docs/jwt.md`.
+//! JWT signing keys: one secret holds the key sets (`access`, optional `refresh`), each key
+//! `next` → `active` → `previous` → pruned, plus flat fields for every consumer convention, all
+//! derived from the key list. The secret format is documented in `docs/jwt.md`.
 //!
 //! There is no external target: the secret is the target. createSecret builds the rotated key sets
 //! (`rotate::build`); setSecret only re-validates them; testSecret signs probe tokens and verifies
@@ -33,6 +33,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Where the backend reads the time: the system clock, or a test's.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
+/// The JWT engine's registry entry: no target to reach, the secret is the target.
+pub static SPEC: crate::backend::EngineSpec = crate::backend::EngineSpec {
+    name: doc::ENGINE,
+    aliases: &[],
+    function_package: "secret-rotation-jwt",
+    needs: crate::backend::Needs {
+        rds_lookups: false,
+        vpc: false,
+    },
+    build: |_| Box::new(JwtBackend::new()),
+};
+
 /// The JWT signing-key backend.
 #[derive(Clone)]
 pub struct JwtBackend {
@@ -52,6 +64,7 @@ impl fmt::Debug for JwtBackend {
 }
 
 impl JwtBackend {
+    /// A backend on the system clock.
     pub fn new() -> Self {
         Self::with_clock(Arc::new(SystemTime::now))
     }
@@ -76,7 +89,7 @@ impl JwtBackend {
 #[async_trait]
 impl Backend for JwtBackend {
     fn engine(&self) -> &'static str {
-        "jwt"
+        SPEC.name
     }
 
     /// The rotated key sets (see `rotate::build`); new keys come from the OS random source.
@@ -89,9 +102,8 @@ impl Backend for JwtBackend {
         rotate::build(current, ctx.mode, self.now())
     }
 
-    /// setSecret has no external target for JWT keys: the secret itself is what consumers read, and
-    /// it changes for them only when finishSecret promotes the version. So this step only checks
-    /// that the pending value is a well-formed key set, and is trivially safe to repeat.
+    /// Only checks that the pending value is a well-formed key set: there is no external target,
+    /// and consumers see the new keys only when finishSecret promotes the version.
     async fn accept_pending(
         &self,
         _ctx: &BackendContext<'_>,
@@ -100,13 +112,9 @@ impl Backend for JwtBackend {
         doc::JwtSecret::read(&versions.pending, doc::Read::Keys, self.now()).map(|_| ())
     }
 
-    /// Signs a probe with the pending active key and verifies it through every convention the set
-    /// serves (and its next key, which consumers pre-load); refuses forged probes (`alg: none`, a
-    /// swapped algorithm, an unknown kid, a foreign key); then, in a routine rotation, checks that
-    /// every key the current version signs with verifies under the pending one for a whole grace
-    /// from now (it signs until promotion: this fails once the rotation has taken longer than
-    /// maxRotationSeconds), and that every key it signs or verifies with still verifies until its
-    /// grace ends; in an emergency one, that none does. Read-only.
+    /// Verifies probe tokens signed with the pending keys the way each consumer would, refuses
+    /// forged ones, and checks that no key loses its grace (routine) or that no old key verifies
+    /// (emergency); see `verify::verify_pending`. Read-only.
     async fn verify_pending(
         &self,
         ctx: &BackendContext<'_>,

@@ -45,10 +45,9 @@ pub fn kid_array_is_json(value: &SecretValue, set: SetName) -> bool {
 /// a consumer accepts as `previous`, verifying until `previous_until` (or its `expiresAt` when only
 /// a kid array lists it). Kids from a kid array are kept; other keys get new random kids.
 ///
-/// `previous_until` is what a key demoted by the same rotation would get (now plus
-/// maxRotationSeconds plus graceSeconds): we cannot know when an adopted key stopped signing, and
-/// counting its grace the same way keeps a testSecret within maxRotationSeconds from finding it
-/// short.
+/// `previous_until` is what a key demoted by this rotation gets: we cannot know when an adopted key
+/// stopped signing, and counting its grace the same way keeps a testSecret within
+/// maxRotationSeconds from finding it short.
 pub fn adopt(
     value: &SecretValue,
     set: SetName,
@@ -67,7 +66,29 @@ pub fn adopt(
     let Some(first) = found.first() else {
         return Ok(Vec::new());
     };
-    for other in &found[1..] {
+    same_signing_key(&found)?;
+    let mut adoption = Adoption {
+        found: &found,
+        set,
+        // Flat conventions hold HMAC secrets, whatever algorithm the policy names.
+        alg: if alg.is_hmac() { alg } else { KeyAlg::HS256 },
+        previous_until,
+        now,
+        keys: Vec::new(),
+    };
+    adoption.add(&first.active, KeyState::Active)?;
+    for seen in found.iter().flat_map(|f| &f.others) {
+        adoption.add(seen, KeyState::Previous)?;
+    }
+    Ok(adoption.keys)
+}
+
+/// Every convention present must sign with the first one's key.
+fn same_signing_key(found: &[Found]) -> Result<(), BackendError> {
+    let Some((first, rest)) = found.split_first() else {
+        return Ok(());
+    };
+    for other in rest {
         if other.active.secret.expose_secret() != first.active.secret.expose_secret() {
             return Err(invalid(
                 other.field,
@@ -79,22 +100,28 @@ pub fn adopt(
             ));
         }
     }
-    let alg = if alg.is_hmac() { alg } else { KeyAlg::HS256 };
-    // A kid array's kid wins for its key, whichever convention lists the key first.
-    let kid_of = |secret: &str| {
-        found
-            .iter()
-            .flat_map(|f| std::iter::once(&f.active).chain(&f.others))
-            .find(|seen| seen.kid.is_some() && seen.secret.expose_secret() == secret)
-            .and_then(|seen| seen.kid.clone())
-    };
-    let mut keys: Vec<Key> = Vec::new();
-    let mut add = |seen: &Seen, state: KeyState| -> Result<(), BackendError> {
+    Ok(())
+}
+
+/// The key list being adopted, one key per distinct secret. Holds key material: no `Debug`.
+struct Adoption<'a> {
+    found: &'a [Found],
+    set: SetName,
+    alg: KeyAlg,
+    previous_until: u64,
+    now: u64,
+    keys: Vec<Key>,
+}
+
+impl Adoption<'_> {
+    /// Adds the key `seen` shows, or widens the grace of the key already holding its secret.
+    fn add(&mut self, seen: &Seen, state: KeyState) -> Result<(), BackendError> {
         let field = seen.field.as_str();
         let secret = seen.secret.expose_secret();
         let verify_until =
-            (state == KeyState::Previous).then(|| seen.expires_at.unwrap_or(previous_until));
-        if let Some(existing) = keys
+            (state == KeyState::Previous).then(|| seen.expires_at.unwrap_or(self.previous_until));
+        if let Some(existing) = self
+            .keys
             .iter_mut()
             .find(|k| k.material.hmac_secret() == Some(secret))
         {
@@ -104,33 +131,38 @@ pub fn adopt(
             }
             return Ok(());
         }
-        let listed_kid = kid_of(secret);
+        let listed_kid = self.kid_of(secret);
         // Only a kid the secret already lists names the key for the operator; a drawn one does not.
-        let material = hmac_material(secret, alg, field, listed_kid.as_deref())?;
+        let material = hmac_material(secret, self.alg, field, listed_kid.as_deref())?;
         let kid = match listed_kid {
-            Some(kid) if keys.iter().any(|k| k.kid == kid) => {
+            Some(kid) if self.keys.iter().any(|k| k.kid == kid) => {
                 return Err(invalid(field, "lists one kid for two different keys"))
             }
             Some(kid) => kid,
-            None => keygen::kid(set.as_str(), now).map_err(|e| invalid(field, &e.to_string()))?,
+            None => keygen::kid(self.set.as_str(), self.now)
+                .map_err(|e| invalid(field, &e.to_string()))?,
         };
-        keys.push(Key {
+        self.keys.push(Key {
             kid,
             state,
-            alg,
-            created_at: now,
-            activated_at: (state == KeyState::Active).then_some(now),
+            alg: self.alg,
+            created_at: self.now,
+            activated_at: (state == KeyState::Active).then_some(self.now),
             retired_at: None,
             verify_until,
             material,
         });
         Ok(())
-    };
-    add(&first.active, KeyState::Active)?;
-    for seen in found.iter().flat_map(|f| &f.others) {
-        add(seen, KeyState::Previous)?;
     }
-    Ok(keys)
+
+    /// A kid array's kid wins for its key, whichever convention lists the key first.
+    fn kid_of(&self, secret: &str) -> Option<String> {
+        self.found
+            .iter()
+            .flat_map(|f| std::iter::once(&f.active).chain(&f.others))
+            .find(|seen| seen.kid.is_some() && seen.secret.expose_secret() == secret)
+            .and_then(|seen| seen.kid.clone())
+    }
 }
 
 fn string_field<'a>(value: &'a SecretValue, field: &str) -> Result<Option<&'a str>, BackendError> {
@@ -150,7 +182,7 @@ fn seen(field: &str, secret: &str) -> Seen {
     }
 }
 
-/// The `SECRET_KEY`/`SECRET_KEY_PREVIOUS` convention: try `SECRET_KEY`, then `SECRET_KEY_PREVIOUS` when it is not empty.
+/// `SECRET_KEY` signs; `SECRET_KEY_PREVIOUS` verifies when not empty.
 fn secret_key(value: &SecretValue, set: SetName) -> Result<Option<Found>, BackendError> {
     let [current, previous] = Convention::SecretKey.fields(set) else {
         return Ok(None);
@@ -175,7 +207,7 @@ fn secret_key(value: &SecretValue, set: SetName) -> Result<Option<Found>, Backen
     }))
 }
 
-/// The `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention: sign with `JWT_SIGNING_SECRET`; accept any entry of `JWT_VERIFICATION_SECRETS`.
+/// `JWT_SIGNING_SECRET` signs; any entry of `JWT_VERIFICATION_SECRETS` verifies.
 fn signing_secret(value: &SecretValue, set: SetName) -> Result<Option<Found>, BackendError> {
     let [signing, verification] = Convention::SigningSecret.fields(set) else {
         return Ok(None);
@@ -204,8 +236,9 @@ fn signing_secret(value: &SecretValue, set: SetName) -> Result<Option<Found>, Ba
     }))
 }
 
-/// The `JWT_SECRETS` kid-array convention: `[{kid, secret, isActive, canVerify, expiresAt}]`, as a JSON array or a JSON-encoded
-/// string. The `isActive` entry signs; entries with `canVerify: true` verify until `expiresAt`.
+/// The `JWT_SECRETS` kid-array convention: `[{kid, secret, isActive, canVerify, expiresAt}]`, as a
+/// JSON array or a JSON-encoded string. The `isActive` entry signs; entries with `canVerify: true`
+/// verify until `expiresAt`.
 fn kid_array(value: &SecretValue, set: SetName, now: u64) -> Result<Option<Found>, BackendError> {
     let field = Convention::KidArray.fields(set)[0];
     let shape = "must be a JSON array of {kid, secret, isActive, canVerify, expiresAt}";
@@ -222,52 +255,21 @@ fn kid_array(value: &SecretValue, set: SetName, now: u64) -> Result<Option<Found
     let mut active: Option<Seen> = None;
     let mut others = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        let path = format!("{field}[{i}]");
-        let object = entry
-            .as_object()
-            .ok_or_else(|| invalid(&path, "must be an object"))?;
-        let text = |name: &str| match object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(invalid(&format!("{path}.{name}"), "must be a string")),
-        };
-        let flag = |name: &str| match object.get(name) {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err(invalid(&format!("{path}.{name}"), "must be true or false")),
-        };
-        let kid = check_kid(
-            text("kid")?.ok_or_else(|| invalid(&format!("{path}.kid"), "is missing"))?,
-            &format!("{path}.kid"),
-        )?;
-        let secret =
-            text("secret")?.ok_or_else(|| invalid(&format!("{path}.secret"), "is missing"))?;
-        let expires_at = text("expiresAt")?
-            .map(|s| {
-                time::parse(s).ok_or_else(|| {
-                    invalid(&format!("{path}.expiresAt"), "must be an RFC 3339 time")
-                })
-            })
-            .transpose()?;
-        let seen = Seen {
-            field: format!("{path}.secret"),
-            secret: SecretString::from(secret.to_owned()),
-            kid: Some(kid),
-            expires_at,
-        };
-        if flag("isActive")? {
-            if active.is_some() {
-                return Err(invalid(
-                    field,
-                    "has more than one entry with isActive: true",
-                ));
+        match kid_array_entry(entry, &format!("{field}[{i}]"), now)? {
+            (seen, Some(KeyState::Active)) => {
+                if active.is_some() {
+                    return Err(invalid(
+                        field,
+                        "has more than one entry with isActive: true",
+                    ));
+                }
+                active = Some(Seen {
+                    expires_at: None,
+                    ..seen
+                });
             }
-            active = Some(Seen {
-                expires_at: None,
-                ..seen
-            });
-        } else if flag("canVerify")? && expires_at.is_none_or(|until| until > now) {
-            others.push(seen);
+            (seen, Some(_)) => others.push(seen),
+            (_, None) => {}
         }
     }
     let active = active.ok_or_else(|| invalid(field, "has no entry with isActive: true"))?;
@@ -276,4 +278,51 @@ fn kid_array(value: &SecretValue, set: SetName, now: u64) -> Result<Option<Found
         active,
         others,
     }))
+}
+
+/// One kid-array entry at `path`: the key, and whether it is adopted as the active key
+/// (`isActive`), a previous one (`canVerify`, not past `expiresAt`) or not at all.
+fn kid_array_entry(
+    entry: &Value,
+    path: &str,
+    now: u64,
+) -> Result<(Seen, Option<KeyState>), BackendError> {
+    let object = entry
+        .as_object()
+        .ok_or_else(|| invalid(path, "must be an object"))?;
+    let text = |name: &str| match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(invalid(&format!("{path}.{name}"), "must be a string")),
+    };
+    let flag = |name: &str| match object.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(invalid(&format!("{path}.{name}"), "must be true or false")),
+    };
+    let kid = check_kid(
+        text("kid")?.ok_or_else(|| invalid(&format!("{path}.kid"), "is missing"))?,
+        &format!("{path}.kid"),
+    )?;
+    let secret = text("secret")?.ok_or_else(|| invalid(&format!("{path}.secret"), "is missing"))?;
+    let expires_at = text("expiresAt")?
+        .map(|s| {
+            time::parse(s)
+                .ok_or_else(|| invalid(&format!("{path}.expiresAt"), "must be an RFC 3339 time"))
+        })
+        .transpose()?;
+    let seen = Seen {
+        field: format!("{path}.secret"),
+        secret: SecretString::from(secret.to_owned()),
+        kid: Some(kid),
+        expires_at,
+    };
+    let state = if flag("isActive")? {
+        Some(KeyState::Active)
+    } else if flag("canVerify")? && expires_at.is_none_or(|until| until > now) {
+        Some(KeyState::Previous)
+    } else {
+        None
+    };
+    Ok((seen, state))
 }

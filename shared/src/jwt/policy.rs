@@ -1,6 +1,6 @@
 //! The `policy` member: per set, the algorithm, the grace period, the longest a rotation may take,
-//! the HMAC key size and the flat consumer conventions to write. Validated on every read; unknown fields are errors, so a typo
-//! cannot silently fall back to a default.
+//! the HMAC key size and the flat consumer conventions to write. Validated on every read; unknown
+//! fields are errors, so a typo cannot silently fall back to a default.
 
 use super::model::{invalid, KeyAlg, SetName};
 use crate::backend::BackendError;
@@ -16,21 +16,23 @@ pub const MAX_HMAC_BYTES: u64 = 512;
 /// A flat convention the secret carries for applications that read it (see docs/jwt.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Convention {
-    /// The `SECRET_KEY`/`SECRET_KEY_PREVIOUS` convention: `SECRET_KEY` / `SECRET_KEY_PREVIOUS` (refresh: `REFRESH_SECRET_KEY…`).
+    /// `SECRET_KEY` / `SECRET_KEY_PREVIOUS` (refresh: `REFRESH_SECRET_KEY…`).
     SecretKey,
-    /// The `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention: `JWT_SIGNING_SECRET` / `JWT_VERIFICATION_SECRETS` (refresh: `JWT_REFRESH_…`).
+    /// `JWT_SIGNING_SECRET` / `JWT_VERIFICATION_SECRETS` (refresh: `JWT_REFRESH_…`).
     SigningSecret,
-    /// The `JWT_SECRETS` kid-array convention: `JWT_SECRETS`, a kid array (refresh: `JWT_REFRESH_SECRETS`).
+    /// `JWT_SECRETS`, a kid array (refresh: `JWT_REFRESH_SECRETS`).
     KidArray,
 }
 
 impl Convention {
+    /// Every convention, in the order they are written by default.
     pub const ALL: [Convention; 3] = [
         Convention::SecretKey,
         Convention::SigningSecret,
         Convention::KidArray,
     ];
 
+    /// The name used in `policy.<set>.conventions`.
     pub fn as_str(self) -> &'static str {
         match self {
             Convention::SecretKey => "secretKey",
@@ -39,6 +41,7 @@ impl Convention {
         }
     }
 
+    /// The convention named `name` in a policy, if any.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == name)
     }
@@ -66,16 +69,20 @@ impl Convention {
 /// One set's policy, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetPolicy {
+    /// The algorithm every key of the set uses.
     pub algorithm: KeyAlg,
     /// How long a previous key keeps verifying after it stops signing.
     pub grace_seconds: u64,
     /// The longest a rotation may take from createSecret to finishSecret: the key createSecret
     /// demotes keeps signing until then, so its grace is counted from that bound.
     pub max_rotation_seconds: u64,
+    /// The longest token lifetime, when given; only used to check or compute the grace.
     pub token_lifetime_seconds: Option<u64>,
+    /// How long consumers may cache the secret, when given; as the token lifetime.
     pub cache_seconds: Option<u64>,
     /// Random bytes in a new HMAC key (HMAC sets only).
     pub hmac_key_bytes: usize,
+    /// The flat conventions written for this set (HMAC sets only).
     pub conventions: Vec<Convention>,
 }
 
@@ -117,62 +124,14 @@ impl SetPolicy {
                 &format!("is not a policy field (known: {})", FIELDS.join(", ")),
             ));
         }
-        let algorithm = match object.get("algorithm") {
-            None | Some(Value::Null) => default_alg.unwrap_or(KeyAlg::HS256),
-            Some(Value::String(name)) => KeyAlg::parse(name).ok_or_else(|| {
-                invalid(
-                    &format!("{path}.algorithm"),
-                    "must be HS256, HS384, HS512, EdDSA or ES256",
-                )
-            })?,
-            Some(_) => return Err(invalid(&format!("{path}.algorithm"), "must be a string")),
-        };
-        let seconds = |name: &str, min: u64| -> Result<Option<u64>, BackendError> {
-            integer(object, name, &path, min, MAX_SECONDS)
-        };
-        let token_lifetime_seconds = seconds("tokenLifetimeSeconds", 0)?;
-        let cache_seconds = seconds("cacheSeconds", 0)?;
-        let grace_seconds = match seconds("graceSeconds", 1)? {
-            Some(grace) => {
-                let floor = token_lifetime_seconds.unwrap_or(0) + cache_seconds.unwrap_or(0);
-                if grace < floor {
-                    return Err(invalid(
-                        &format!("{path}.graceSeconds"),
-                        &format!(
-                            "is {grace}, shorter than tokenLifetimeSeconds + cacheSeconds ({floor}): \
-                             tokens would stop verifying before they expire"
-                        ),
-                    ));
-                }
-                grace
-            }
-            None => {
-                let (lifetime, cache) = default_lifetime_and_cache(set);
-                (token_lifetime_seconds.unwrap_or(lifetime) + cache_seconds.unwrap_or(cache)).max(1)
-            }
-        };
-        let max_rotation_seconds =
-            seconds("maxRotationSeconds", 1)?.unwrap_or(DEFAULT_MAX_ROTATION_SECONDS);
-        let hmac_key_bytes = match integer(object, "hmacKeyBytes", &path, 0, MAX_HMAC_BYTES)? {
-            Some(_) if !algorithm.is_hmac() => {
-                return Err(invalid(
-                    &format!("{path}.hmacKeyBytes"),
-                    "applies to HMAC algorithms only",
-                ))
-            }
-            Some(bytes) if (bytes as usize) < algorithm.hmac_hash_bytes() => {
-                return Err(invalid(
-                    &format!("{path}.hmacKeyBytes"),
-                    &format!(
-                        "must be at least {} for {}",
-                        algorithm.hmac_hash_bytes(),
-                        algorithm.as_str()
-                    ),
-                ))
-            }
-            Some(bytes) => bytes as usize,
-            None => algorithm.hmac_hash_bytes(),
-        };
+        let algorithm = algorithm(object, &path, default_alg)?;
+        let token_lifetime_seconds = seconds(object, "tokenLifetimeSeconds", &path, 0)?;
+        let cache_seconds = seconds(object, "cacheSeconds", &path, 0)?;
+        let grace_seconds =
+            grace_seconds(object, &path, set, token_lifetime_seconds, cache_seconds)?;
+        let max_rotation_seconds = seconds(object, "maxRotationSeconds", &path, 1)?
+            .unwrap_or(DEFAULT_MAX_ROTATION_SECONDS);
+        let hmac_key_bytes = hmac_key_bytes(object, &path, algorithm)?;
         let conventions = conventions(object.get("conventions"), &path, algorithm)?;
         Ok(Self {
             algorithm,
@@ -185,6 +144,7 @@ impl SetPolicy {
         })
     }
 
+    /// The resolved policy as written back to `policy.<set>`.
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
         out.insert("algorithm".into(), json!(self.algorithm.as_str()));
@@ -207,6 +167,7 @@ impl SetPolicy {
         Value::Object(out)
     }
 
+    /// Whether the set's fields include `convention`.
     pub fn has(&self, convention: Convention) -> bool {
         self.conventions.contains(&convention)
     }
@@ -218,6 +179,90 @@ impl SetPolicy {
         now.saturating_add(self.max_rotation_seconds)
             .saturating_add(self.grace_seconds)
     }
+}
+
+fn algorithm(
+    object: &Map<String, Value>,
+    path: &str,
+    default_alg: Option<KeyAlg>,
+) -> Result<KeyAlg, BackendError> {
+    match object.get("algorithm") {
+        None | Some(Value::Null) => Ok(default_alg.unwrap_or(KeyAlg::HS256)),
+        Some(Value::String(name)) => KeyAlg::parse(name).ok_or_else(|| {
+            invalid(
+                &format!("{path}.algorithm"),
+                "must be HS256, HS384, HS512, EdDSA or ES256",
+            )
+        }),
+        Some(_) => Err(invalid(&format!("{path}.algorithm"), "must be a string")),
+    }
+}
+
+/// `graceSeconds`: given, at least the token lifetime plus the cache time given with it;
+/// otherwise their sum, from the set's defaults where not given.
+fn grace_seconds(
+    object: &Map<String, Value>,
+    path: &str,
+    set: SetName,
+    token_lifetime_seconds: Option<u64>,
+    cache_seconds: Option<u64>,
+) -> Result<u64, BackendError> {
+    match seconds(object, "graceSeconds", path, 1)? {
+        Some(grace) => {
+            let floor = token_lifetime_seconds.unwrap_or(0) + cache_seconds.unwrap_or(0);
+            if grace < floor {
+                return Err(invalid(
+                    &format!("{path}.graceSeconds"),
+                    &format!(
+                        "is {grace}, shorter than tokenLifetimeSeconds + cacheSeconds ({floor}): \
+                         tokens would stop verifying before they expire"
+                    ),
+                ));
+            }
+            Ok(grace)
+        }
+        None => {
+            let (lifetime, cache) = default_lifetime_and_cache(set);
+            Ok(
+                (token_lifetime_seconds.unwrap_or(lifetime) + cache_seconds.unwrap_or(cache))
+                    .max(1),
+            )
+        }
+    }
+}
+
+/// `hmacKeyBytes`: HMAC sets only, never fewer than the hash size.
+fn hmac_key_bytes(
+    object: &Map<String, Value>,
+    path: &str,
+    algorithm: KeyAlg,
+) -> Result<usize, BackendError> {
+    match integer(object, "hmacKeyBytes", path, 0, MAX_HMAC_BYTES)? {
+        Some(_) if !algorithm.is_hmac() => Err(invalid(
+            &format!("{path}.hmacKeyBytes"),
+            "applies to HMAC algorithms only",
+        )),
+        Some(bytes) if (bytes as usize) < algorithm.hmac_hash_bytes() => Err(invalid(
+            &format!("{path}.hmacKeyBytes"),
+            &format!(
+                "must be at least {} for {}",
+                algorithm.hmac_hash_bytes(),
+                algorithm.as_str()
+            ),
+        )),
+        Some(bytes) => Ok(bytes as usize),
+        None => Ok(algorithm.hmac_hash_bytes()),
+    }
+}
+
+/// A duration in seconds from `min` to `MAX_SECONDS`.
+fn seconds(
+    object: &Map<String, Value>,
+    name: &str,
+    path: &str,
+    min: u64,
+) -> Result<Option<u64>, BackendError> {
+    integer(object, name, path, min, MAX_SECONDS)
 }
 
 fn integer(

@@ -1,4 +1,4 @@
-//! Consumers as the seed applications are written, reading only the fields their convention uses,
+//! Consumers that behave like each convention's applications, reading only the fields they use,
 //! and probe tokens to put through them. testSecret proves the pending value with these.
 
 use super::model::{invalid, KeyAlg, Material, SetName};
@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Which fields a consumer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// One flat convention's fields.
     Flat(Convention),
     /// The set's public JWK Set (`jwks` / `refreshJwks`), looked up by kid.
     Jwks,
@@ -36,30 +37,40 @@ impl Kind {
 /// Why a consumer refused a token. Names no key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// Not a JWT signed with a supported algorithm.
     #[error("not a JWT signed with a supported algorithm")]
     Malformed,
+    /// The token's algorithm is not the set's.
     #[error("the token's algorithm is not the key set's")]
     Algorithm,
+    /// A kid-keyed consumer got a token without a kid.
     #[error("the token has no kid")]
     MissingKid,
+    /// No verifying key has the token's kid.
     #[error("no verifying key has the token's kid")]
     UnknownKid,
+    /// The key with the token's kid is past its `expiresAt`.
     #[error("the key with the token's kid is past its expiresAt")]
     KeyExpired,
+    /// No verifying key matches the signature.
     #[error("the signature matches no verifying key")]
     BadSignature,
+    /// The token's `exp` has passed.
     #[error("the token has expired")]
     TokenExpired,
+    /// Any other claim problem.
     #[error("the token's claims are not acceptable")]
     Claims,
 }
 
 /// A key as a consumer holds it.
 pub struct ConsumerKey {
+    /// The kid it is looked up by (kid array, JWK Set); `None` in keyless conventions.
     pub kid: Option<String>,
     /// HMAC consumers hold the secret (they could sign with it); JWKS consumers the public key.
     pub secret: Option<SecretString>,
     decoding: DecodingKey,
+    /// The kid array's `expiresAt`: it stops verifying then.
     pub expires_at: Option<u64>,
     /// The key this convention's signer uses.
     pub signs: bool,
@@ -69,9 +80,13 @@ pub struct ConsumerKey {
 
 /// One application reading one convention of one set.
 pub struct Consumer {
+    /// The set it reads.
     pub set: SetName,
+    /// The fields it reads.
     pub kind: Kind,
+    /// The only algorithm it accepts: the set's.
     pub alg: KeyAlg,
+    /// Its keys, in the order it tries them.
     pub keys: Vec<ConsumerKey>,
 }
 
@@ -84,100 +99,12 @@ impl Consumer {
         alg: KeyAlg,
     ) -> Result<Option<Self>, BackendError> {
         let keys = match kind {
-            Kind::Flat(Convention::SecretKey) => {
-                let [current, previous] = Convention::SecretKey.fields(set) else {
-                    return Ok(None);
-                };
-                let Some(current) = text(value, current)?.filter(|s| !s.is_empty()) else {
-                    return Ok(None);
-                };
-                let mut keys = vec![hmac(None, current, true)];
-                // The `SECRET_KEY`/`SECRET_KEY_PREVIOUS` convention skips an empty SECRET_KEY_PREVIOUS.
-                if let Some(previous) = text(value, previous)?.filter(|s| !s.is_empty()) {
-                    keys.push(hmac(None, previous, false));
-                }
-                keys
-            }
-            Kind::Flat(Convention::SigningSecret) => {
-                let [signing, list] = Convention::SigningSecret.fields(set) else {
-                    return Ok(None);
-                };
-                let Some(signing) = text(value, signing)?.filter(|s| !s.is_empty()) else {
-                    return Ok(None);
-                };
-                // The `JWT_SIGNING_SECRET`/`JWT_VERIFICATION_SECRETS` convention signs with the signing secret and verifies with each comma-separated
-                // entry in turn: the signing secret verifies only if the list holds it.
-                let mut keys = vec![ConsumerKey {
-                    verifies: false,
-                    ..hmac(None, signing, true)
-                }];
-                keys.extend(
-                    text(value, list)?
-                        .unwrap_or_default()
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| hmac(None, s, false)),
-                );
-                keys
-            }
-            Kind::Flat(Convention::KidArray) => {
-                let field = Convention::KidArray.fields(set)[0];
-                let Some(entries) = kid_entries(value, field)? else {
-                    return Ok(None);
-                };
-                let mut keys = Vec::new();
-                for entry in entries {
-                    let active = entry.get("isActive").and_then(Value::as_bool) == Some(true);
-                    let can_verify = entry.get("canVerify").and_then(Value::as_bool) == Some(true);
-                    let (Some(kid), Some(secret)) = (
-                        entry.get("kid").and_then(Value::as_str),
-                        entry.get("secret").and_then(Value::as_str),
-                    ) else {
-                        return Err(invalid(field, "has an entry without kid or secret"));
-                    };
-                    let expires_at = entry
-                        .get("expiresAt")
-                        .and_then(Value::as_str)
-                        .map(|at| {
-                            time::parse(at).ok_or_else(|| {
-                                invalid(field, "has an expiresAt that is not an RFC 3339 time")
-                            })
-                        })
-                        .transpose()?;
-                    keys.push(ConsumerKey {
-                        expires_at,
-                        verifies: active || can_verify,
-                        ..hmac(Some(kid), secret, active)
-                    });
-                }
-                keys
-            }
-            Kind::Jwks => {
-                let Some(jwks) = value.get(set.jwks_field()).filter(|v| !v.is_null()) else {
-                    return Ok(None);
-                };
-                let jwks: JwkSet = serde_json::from_value(jwks.clone())
-                    .map_err(|_| invalid(set.jwks_field(), "is not a JWK Set"))?;
-                let mut keys = Vec::new();
-                for jwk in &jwks.keys {
-                    let decoding = DecodingKey::from_jwk(jwk)
-                        .map_err(|_| invalid(set.jwks_field(), "holds a key that cannot verify"))?;
-                    let jwk_alg = jwk.common.key_algorithm.map(|a| a.to_string());
-                    keys.push(ConsumerKey {
-                        kid: jwk.common.key_id.clone(),
-                        secret: None,
-                        decoding,
-                        expires_at: None,
-                        signs: false,
-                        // A JWK for another algorithm never verifies for this set.
-                        verifies: jwk_alg.as_deref() == Some(alg.as_str()),
-                    });
-                }
-                keys
-            }
+            Kind::Flat(Convention::SecretKey) => secret_key_keys(value, set)?,
+            Kind::Flat(Convention::SigningSecret) => signing_secret_keys(value, set)?,
+            Kind::Flat(Convention::KidArray) => kid_array_keys(value, set)?,
+            Kind::Jwks => jwks_keys(value, set, alg)?,
         };
-        Ok(Some(Self {
+        Ok(keys.map(|keys| Self {
             set,
             kind,
             alg,
@@ -197,7 +124,7 @@ impl Consumer {
             .filter(move |k| k.verifies && k.expires_at.is_none_or(|until| now < until))
     }
 
-    /// Verifies as the seed application does: the set's algorithm only; then every key in turn
+    /// Verifies as the applications do: the set's algorithm only; then every key in turn
     /// (kid-less conventions) or the key with the token's kid, if it has not expired at `now`.
     pub fn verify(&self, token: &str, now: u64) -> Result<(), Rejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
@@ -235,6 +162,119 @@ impl Consumer {
         }
         Err(Rejection::BadSignature)
     }
+}
+
+/// `SECRET_KEY` signs and verifies; `SECRET_KEY_PREVIOUS` verifies unless empty.
+fn secret_key_keys(
+    value: &SecretValue,
+    set: SetName,
+) -> Result<Option<Vec<ConsumerKey>>, BackendError> {
+    let [current, previous] = Convention::SecretKey.fields(set) else {
+        return Ok(None);
+    };
+    let Some(current) = text(value, current)?.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let mut keys = vec![hmac(None, current, true)];
+    if let Some(previous) = text(value, previous)?.filter(|s| !s.is_empty()) {
+        keys.push(hmac(None, previous, false));
+    }
+    Ok(Some(keys))
+}
+
+/// `JWT_SIGNING_SECRET` signs; each comma-separated entry of `JWT_VERIFICATION_SECRETS` verifies.
+fn signing_secret_keys(
+    value: &SecretValue,
+    set: SetName,
+) -> Result<Option<Vec<ConsumerKey>>, BackendError> {
+    let [signing, list] = Convention::SigningSecret.fields(set) else {
+        return Ok(None);
+    };
+    let Some(signing) = text(value, signing)?.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    // The signing secret verifies only if the list holds it.
+    let mut keys = vec![ConsumerKey {
+        verifies: false,
+        ..hmac(None, signing, true)
+    }];
+    keys.extend(
+        text(value, list)?
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| hmac(None, s, false)),
+    );
+    Ok(Some(keys))
+}
+
+/// The kid array: the `isActive` entry signs; it and `canVerify` entries verify until `expiresAt`.
+fn kid_array_keys(
+    value: &SecretValue,
+    set: SetName,
+) -> Result<Option<Vec<ConsumerKey>>, BackendError> {
+    let field = Convention::KidArray.fields(set)[0];
+    let Some(entries) = kid_entries(value, field)? else {
+        return Ok(None);
+    };
+    let keys = entries
+        .iter()
+        .map(|entry| kid_array_key(entry, field))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(keys))
+}
+
+fn kid_array_key(entry: &Value, field: &str) -> Result<ConsumerKey, BackendError> {
+    let active = entry.get("isActive").and_then(Value::as_bool) == Some(true);
+    let can_verify = entry.get("canVerify").and_then(Value::as_bool) == Some(true);
+    let (Some(kid), Some(secret)) = (
+        entry.get("kid").and_then(Value::as_str),
+        entry.get("secret").and_then(Value::as_str),
+    ) else {
+        return Err(invalid(field, "has an entry without kid or secret"));
+    };
+    let expires_at = entry
+        .get("expiresAt")
+        .and_then(Value::as_str)
+        .map(|at| {
+            time::parse(at)
+                .ok_or_else(|| invalid(field, "has an expiresAt that is not an RFC 3339 time"))
+        })
+        .transpose()?;
+    Ok(ConsumerKey {
+        expires_at,
+        verifies: active || can_verify,
+        ..hmac(Some(kid), secret, active)
+    })
+}
+
+/// The set's public JWK Set: each key verifies tokens of the set's algorithm only.
+fn jwks_keys(
+    value: &SecretValue,
+    set: SetName,
+    alg: KeyAlg,
+) -> Result<Option<Vec<ConsumerKey>>, BackendError> {
+    let Some(jwks) = value.get(set.jwks_field()).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let jwks: JwkSet = serde_json::from_value(jwks.clone())
+        .map_err(|_| invalid(set.jwks_field(), "is not a JWK Set"))?;
+    let mut keys = Vec::new();
+    for jwk in &jwks.keys {
+        let decoding = DecodingKey::from_jwk(jwk)
+            .map_err(|_| invalid(set.jwks_field(), "holds a key that cannot verify"))?;
+        let jwk_alg = jwk.common.key_algorithm.map(|a| a.to_string());
+        keys.push(ConsumerKey {
+            kid: jwk.common.key_id.clone(),
+            secret: None,
+            decoding,
+            expires_at: None,
+            signs: false,
+            verifies: jwk_alg.as_deref() == Some(alg.as_str()),
+        });
+    }
+    Ok(Some(keys))
 }
 
 fn hmac(kid: Option<&str>, secret: &str, signs: bool) -> ConsumerKey {

@@ -2,18 +2,13 @@
 
 use super::compare;
 use super::doc::{JwtSecret, KeySet, Read};
-use super::model::{generate, invalid, KeyState};
+use super::keygen::generate;
+use super::model::{invalid, KeyState};
 use crate::backend::{BackendError, Mode};
 use crate::secret::SecretValue;
 
-/// The pending value. Routine, per set: prune previous keys past `verifyUntil`; if there is a next
-/// key, the active key becomes previous and the next key becomes active. The demoted key keeps
-/// signing until finishSecret promotes this value, so it verifies until now plus
-/// maxRotationSeconds plus graceSeconds: a token it signs at any moment of a rotation that finishes
-/// in time gets the whole grace (testSecret refuses a rotation that did not). A set without a next
-/// key (the first rotation after onboarding) keeps its active key, so that consumers can load the
-/// new next key before it signs; a set without keys gets an active key. Then a new next key.
-/// Emergency: every old key is dropped; a new active and next key.
+/// The pending value: each set rotated (see `routine`), or in an emergency every old key dropped
+/// for a new active and next key.
 ///
 /// Refuses a routine rotation that would stop a key verifying for some consumer before its grace
 /// ends (a single-slot `SECRET_KEY_PREVIOUS` while the last previous key is before its
@@ -56,6 +51,12 @@ pub fn build(current: &SecretValue, mode: Mode, now: u64) -> Result<SecretValue,
     Ok(pending)
 }
 
+/// Prunes previous keys past `verifyUntil`; promotes the next key and demotes the active one; adds
+/// a new next key. The demoted key keeps signing until finishSecret promotes this value, so it
+/// verifies until now + maxRotationSeconds + graceSeconds: a token it signs at any moment of a
+/// rotation that finishes in time gets the whole grace (testSecret refuses one that did not).
+/// Without a next key (the first rotation after onboarding) the active key stays, so consumers
+/// can load the new next key before it signs; a set without keys gets an active key.
 fn routine(set: &mut KeySet, now: u64) -> Result<(), BackendError> {
     let policy = set.policy.clone();
     if let Some(key) = set.keys.iter().find(|k| k.alg != policy.algorithm) {

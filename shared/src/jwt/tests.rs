@@ -303,7 +303,7 @@ fn a_key_set_entry_shorter_than_its_algorithms_hash_output_is_refused_by_field_a
 fn generated_hmac_keys_are_at_least_their_algorithms_hash_output() {
     for alg in [KeyAlg::HS256, KeyAlg::HS384, KeyAlg::HS512] {
         let min = alg.min_hmac_key_bytes();
-        let refused = model::generate(SetName::Access, alg, min - 1, KeyState::Next, T0);
+        let refused = keygen::generate(SetName::Access, alg, min - 1, KeyState::Next, T0);
         match refused {
             Err(BackendError::InvalidField { field, problem }) => {
                 assert_eq!(field, "policy.access.hmacKeyBytes");
@@ -315,7 +315,7 @@ fn generated_hmac_keys_are_at_least_their_algorithms_hash_output() {
             }
             other => panic!("{}: {:?}", alg.as_str(), other.map(|k| k.kid)),
         }
-        let key = model::generate(SetName::Access, alg, min, KeyState::Next, T0).unwrap();
+        let key = keygen::generate(SetName::Access, alg, min, KeyState::Next, T0).unwrap();
         let secret = key.material.hmac_secret().unwrap();
         assert!(secret.len() >= min, "{}", alg.as_str());
         // The generated key passes the import rule it will meet on the next read.

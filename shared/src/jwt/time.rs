@@ -1,5 +1,5 @@
-//! RFC 3339 UTC timestamps (`2026-04-17T00:00:00Z`), the form the `JWT_SECRETS` kid-array convention's `expiresAt` uses, to and from
-//! seconds since the Unix epoch. Whole seconds: a fraction is dropped when reading.
+//! RFC 3339 UTC timestamps (`2026-04-17T00:00:00Z`, the form of the kid array's `expiresAt`), to
+//! and from seconds since the Unix epoch. Whole seconds: a fraction is dropped when reading.
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format(epoch_seconds: u64) -> String {

@@ -3,7 +3,8 @@
 
 use super::compare::{dropped_keys, kinds, short_graces, survivors, ShortGrace};
 use super::doc::{is_owned, JwtSecret, KeySet, Read, KEY_SETS};
-use super::model::{generate, Key, KeyAlg, KeyState, Material, SetName};
+use super::keygen::generate;
+use super::model::{Key, KeyAlg, KeyState, Material, SetName};
 use super::policy::Convention;
 use super::probe::{sign, sign_hmac, sign_with, unsigned, Consumer, Kind};
 use super::time;
@@ -12,6 +13,97 @@ use crate::secret::SecretValue;
 use jsonwebtoken::EncodingKey;
 use secrecy::ExposeSecret;
 use std::collections::BTreeSet;
+
+/// The whole of testSecret for the secret `secret_id` (named in messages only). `now` decides
+/// which previous keys have reached their `verifyUntil`.
+pub fn verify_pending(
+    current: &SecretValue,
+    pending: &SecretValue,
+    mode: Mode,
+    now: u64,
+    secret_id: &str,
+) -> Result<(), BackendError> {
+    let secret = read_consistent(pending, now)?;
+    for set in &secret.sets {
+        prove_set(pending, set, now)?;
+    }
+    if mode == Mode::Routine {
+        signers_keep_their_grace(current, pending, now, secret_id)?;
+    }
+    compare_with_current(current, pending, mode, now)
+}
+
+/// The pending key sets, once every field derived from them is checked to be what they give.
+fn read_consistent(pending: &SecretValue, now: u64) -> Result<JwtSecret, BackendError> {
+    if pending.get(KEY_SETS).is_none() {
+        return Err(BackendError::NotVerified(
+            "the pending value has no keySets".into(),
+        ));
+    }
+    let secret = JwtSecret::read(pending, Read::Keys, now)?;
+    let derived = secret.write(pending)?;
+    let names: BTreeSet<&String> = pending
+        .fields()
+        .keys()
+        .chain(derived.fields().keys())
+        .collect();
+    for name in names.into_iter().filter(|n| is_owned(n)) {
+        if pending.get(name) != derived.get(name) {
+            return Err(BackendError::NotVerified(format!(
+                "field `{name}` does not agree with the key list"
+            )));
+        }
+    }
+    Ok(secret)
+}
+
+/// Every consumer of `set` accepts the active key and (but for `secretKey`, which has no slot for
+/// it) the next key, and refuses every forgery.
+fn prove_set(pending: &SecretValue, set: &KeySet, now: u64) -> Result<(), BackendError> {
+    public_only(pending, set)?;
+    let active = set
+        .active()
+        .ok_or_else(|| not_verified(set.name, "no active key".into()))?;
+    let next = set
+        .keys
+        .iter()
+        .find(|k| k.state == KeyState::Next)
+        .ok_or_else(|| not_verified(set.name, "no next key for consumers to pre-load".into()))?;
+    let forged = forgeries(set, active)?;
+    for kind in kinds(set) {
+        let consumer =
+            Consumer::read(pending, set.name, kind, set.policy.algorithm)?.ok_or_else(|| {
+                not_verified(set.name, format!("{} is missing", kind.field(set.name)))
+            })?;
+        accepts_active(&consumer, active, now)?;
+        if kind != Kind::Flat(Convention::SecretKey) {
+            accepts_next(&consumer, next, now)?;
+        }
+        refuses(&consumer, &forged, now)?;
+    }
+    Ok(())
+}
+
+/// A JWK Set member must never hold private or symmetric key material.
+fn public_only(value: &SecretValue, set: &KeySet) -> Result<(), BackendError> {
+    const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+    let field = set.name.jwks_field();
+    let keys = value
+        .get(field)
+        .and_then(|j| j.get("keys"))
+        .and_then(|k| k.as_array());
+    for jwk in keys.into_iter().flatten() {
+        let private = PRIVATE.iter().any(|m| jwk.get(*m).is_some())
+            || jwk.get("kty").and_then(|k| k.as_str()) == Some("oct");
+        if private {
+            return Err(not_verified(
+                set.name,
+                format!("{field} holds private key material"),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Tokens every consumer must refuse: unsigned, a swapped algorithm, an unknown kid, the active
 /// kid with a foreign key, and (HMAC) an empty key.
@@ -70,29 +162,84 @@ fn forgeries(set: &KeySet, active: &Key) -> Result<Vec<(&'static str, String)>, 
     Ok(out)
 }
 
-/// A JWK Set member must never hold private or symmetric key material.
-fn public_only(value: &SecretValue, set: &KeySet) -> Result<(), BackendError> {
-    const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-    let field = set.name.jwks_field();
-    let keys = value
-        .get(field)
-        .and_then(|j| j.get("keys"))
-        .and_then(|k| k.as_array());
-    for jwk in keys.into_iter().flatten() {
-        let private = PRIVATE.iter().any(|m| jwk.get(*m).is_some())
-            || jwk.get("kty").and_then(|k| k.as_str()) == Some("oct");
-        if private {
+/// A probe signed the way the consumer's signer signs (its signing field, or the active private
+/// key) verifies; the signing field must hold the active key.
+fn accepts_active(consumer: &Consumer, active: &Key, now: u64) -> Result<(), BackendError> {
+    let field = consumer.kind.field(consumer.set);
+    let probe = match (consumer.kind, consumer.signer()) {
+        (Kind::Jwks, _) => sign_with(active.alg, &active.material, Some(&active.kid))?,
+        (Kind::Flat(_), Some(signer)) => {
+            let secret = signer.secret.as_ref().map(|s| s.expose_secret());
+            if secret != active.material.hmac_secret() {
+                return Err(not_verified(
+                    consumer.set,
+                    format!("{field} does not sign with the active key"),
+                ));
+            }
+            sign_with(active.alg, &active.material, signer.kid.as_deref())?
+        }
+        (Kind::Flat(_), None) => {
             return Err(not_verified(
-                set.name,
-                format!("{field} holds private key material"),
+                consumer.set,
+                format!("{field} names no signing key"),
+            ))
+        }
+    };
+    consumer.verify(&probe, now).map_err(|why| {
+        not_verified(
+            consumer.set,
+            format!("a token signed with the new active key is refused through {field}: {why}"),
+        )
+    })
+}
+
+/// A token signed with the next key verifies: consumers have pre-loaded it.
+fn accepts_next(consumer: &Consumer, next: &Key, now: u64) -> Result<(), BackendError> {
+    let field = consumer.kind.field(consumer.set);
+    let kid = matches!(consumer.kind, Kind::Jwks | Kind::Flat(Convention::KidArray))
+        .then_some(next.kid.as_str());
+    let token = sign_with(next.alg, &next.material, kid)?;
+    consumer.verify(&token, now).map_err(|why| {
+        not_verified(
+            consumer.set,
+            format!("the next key is not pre-loaded through {field}: {why}"),
+        )
+    })
+}
+
+/// No forged token verifies.
+fn refuses(
+    consumer: &Consumer,
+    forged: &[(&'static str, String)],
+    now: u64,
+) -> Result<(), BackendError> {
+    for (what, token) in forged {
+        if consumer.verify(token, now).is_ok() {
+            let field = consumer.kind.field(consumer.set);
+            return Err(not_verified(
+                consumer.set,
+                format!("{field} accepts {what}"),
             ));
         }
     }
     Ok(())
 }
 
-fn not_verified(set: SetName, message: String) -> BackendError {
-    BackendError::NotVerified(format!("set `{}`: {message}", set.as_str()))
+/// Routine rotations: every key that signs until promotion verifies for a whole grace from now
+/// (see `short_graces`); this fails once the rotation has outlived maxRotationSeconds.
+fn signers_keep_their_grace(
+    current: &SecretValue,
+    pending: &SecretValue,
+    now: u64,
+    secret_id: &str,
+) -> Result<(), BackendError> {
+    match short_graces(current, pending, now)?.first() {
+        Some(short) => Err(not_verified(
+            short.set,
+            short_grace_message(short, secret_id, now),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Why a key that signs until promotion would verify too briefly under the pending version. When
@@ -121,104 +268,13 @@ fn short_grace_message(short: &ShortGrace, secret_id: &str, now: u64) -> String 
     }
 }
 
-/// The whole of testSecret for the secret `secret_id` (named in messages only). `now` decides
-/// which previous keys have reached their `verifyUntil`.
-pub fn verify_pending(
+/// Routine: no key a consumer uses loses its grace. Emergency: no old key verifies at all.
+fn compare_with_current(
     current: &SecretValue,
     pending: &SecretValue,
     mode: Mode,
     now: u64,
-    secret_id: &str,
 ) -> Result<(), BackendError> {
-    if pending.get(KEY_SETS).is_none() {
-        return Err(BackendError::NotVerified(
-            "the pending value has no keySets".into(),
-        ));
-    }
-    let secret = JwtSecret::read(pending, Read::Keys, now)?;
-    let derived = secret.write(pending)?;
-    let names: BTreeSet<&String> = pending
-        .fields()
-        .keys()
-        .chain(derived.fields().keys())
-        .collect();
-    for name in names.into_iter().filter(|n| is_owned(n)) {
-        if pending.get(name) != derived.get(name) {
-            return Err(BackendError::NotVerified(format!(
-                "field `{name}` does not agree with the key list"
-            )));
-        }
-    }
-    for set in &secret.sets {
-        public_only(pending, set)?;
-        let active = set
-            .active()
-            .ok_or_else(|| not_verified(set.name, "no active key".into()))?;
-        let next = set
-            .keys
-            .iter()
-            .find(|k| k.state == KeyState::Next)
-            .ok_or_else(|| {
-                not_verified(set.name, "no next key for consumers to pre-load".into())
-            })?;
-        let forged = forgeries(set, active)?;
-        for kind in kinds(set) {
-            let field = kind.field(set.name);
-            let consumer = Consumer::read(pending, set.name, kind, set.policy.algorithm)?
-                .ok_or_else(|| not_verified(set.name, format!("{field} is missing")))?;
-            let probe = match (kind, consumer.signer()) {
-                (Kind::Jwks, _) => sign_with(active.alg, &active.material, Some(&active.kid))?,
-                (Kind::Flat(_), Some(signer)) => {
-                    let secret = signer.secret.as_ref().map(|s| s.expose_secret());
-                    if secret != active.material.hmac_secret() {
-                        return Err(not_verified(
-                            set.name,
-                            format!("{field} does not sign with the active key"),
-                        ));
-                    }
-                    sign_with(active.alg, &active.material, signer.kid.as_deref())?
-                }
-                (Kind::Flat(_), None) => {
-                    return Err(not_verified(
-                        set.name,
-                        format!("{field} names no signing key"),
-                    ))
-                }
-            };
-            consumer.verify(&probe, now).map_err(|why| {
-                not_verified(
-                    set.name,
-                    format!(
-                        "a token signed with the new active key is refused through {field}: {why}"
-                    ),
-                )
-            })?;
-            if kind != Kind::Flat(Convention::SecretKey) {
-                let kid = matches!(kind, Kind::Jwks | Kind::Flat(Convention::KidArray))
-                    .then_some(next.kid.as_str());
-                let token = sign_with(next.alg, &next.material, kid)?;
-                consumer.verify(&token, now).map_err(|why| {
-                    not_verified(
-                        set.name,
-                        format!("the next key is not pre-loaded through {field}: {why}"),
-                    )
-                })?;
-            }
-            for (what, token) in &forged {
-                if consumer.verify(token, now).is_ok() {
-                    return Err(not_verified(set.name, format!("{field} accepts {what}")));
-                }
-            }
-        }
-    }
-    if mode == Mode::Routine {
-        if let Some(short) = short_graces(current, pending, now)?.first() {
-            return Err(not_verified(
-                short.set,
-                short_grace_message(short, secret_id, now),
-            ));
-        }
-    }
     let (problems, how) = match mode {
         Mode::Routine => (
             dropped_keys(current, pending, now)?,
@@ -236,4 +292,8 @@ pub fn verify_pending(
         )),
         None => Ok(()),
     }
+}
+
+fn not_verified(set: SetName, message: String) -> BackendError {
+    BackendError::NotVerified(format!("set `{}`: {message}", set.as_str()))
 }

@@ -97,6 +97,7 @@ impl AdminSide {
         login(&self.endpoint, &self.login).await
     }
 
+    /// What the admin side allows beyond the rule: the admin secret's lists plus the environment's.
     pub fn allowances(&self) -> &AdminAllowances {
         &self.allowances
     }

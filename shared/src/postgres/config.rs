@@ -11,44 +11,57 @@ use std::time::Duration;
 
 /// PostgreSQL truncates identifiers longer than this (with only a NOTICE).
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
+/// The port when the secret sets none.
 pub const DEFAULT_PORT: u16 = 5432;
+/// The database to connect to when the secret sets no `dbname`.
 pub const DEFAULT_DBNAME: &str = "postgres";
 
 /// How to reach the server. `ca_bundle` is PEM; `None` with TLS on means the function's configuration.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
+    /// Host name or address, trimmed.
     pub host: String,
+    /// The secret's `port`, else [`DEFAULT_PORT`]; an admin without `host` takes its RDS writer's.
     pub port: u16,
+    /// The database sessions connect to.
     pub dbname: String,
+    /// TLS with certificate and host name checks; off only when the secret says `"ssl": false`.
     pub tls: bool,
+    /// PEM CA certificates to trust, from the secret's `ca_bundle`.
     pub ca_bundle: Option<String>,
+    /// The TCP connect timeout, 1 to 300 s; the whole handshake gets twice as long.
     pub connect_timeout: Duration,
 }
 
 /// A login: who and with what. The password never prints.
 #[derive(Debug, Clone)]
 pub struct Login {
+    /// The role to log in as.
     pub username: String,
+    /// Its password.
     pub password: SecretString,
 }
 
+/// An application secret of the PostgreSQL engine, as parsed from one version's value.
 #[derive(Debug, Clone)]
 pub struct PostgresSecret {
+    /// Where the server is.
     pub endpoint: Endpoint,
+    /// The user this version's credential is for.
     pub login: Login,
+    /// How users take turns; alternating by default when the secret names an admin.
     pub strategy: Strategy,
+    /// The ARN of the admin secret; required by the alternating-users strategy.
     pub masterarn: Option<String>,
     /// A NOLOGIN role that owns objects; both users are its members and act as it.
     pub owner_role: Option<String>,
 }
 
 impl PostgresSecret {
+    /// Reads AWS's PostgreSQL secret format plus our fields; a field of the wrong type, an
+    /// unusable role name or another engine is an error, never a silent default.
     pub fn parse(value: &SecretValue) -> Result<Self, BackendError> {
-        if let Some(engine) = value.optional_str("engine")? {
-            if !matches!(engine, "postgres" | "postgresql" | "aurora-postgresql") {
-                return Err(invalid("engine", "must be postgres for this function"));
-            }
-        }
+        super::SPEC.check_engine_field(value)?;
         let username = value.required_str("username")?.to_owned();
         check_role_name("username", &username)?;
         let masterarn = value.optional_str("masterarn")?.map(str::to_owned);
@@ -87,6 +100,7 @@ impl PostgresSecret {
 }
 
 impl Endpoint {
+    /// The endpoint fields of a secret that names its `host`.
     pub fn parse(value: &SecretValue) -> Result<Self, BackendError> {
         let host = value.required_str("host")?.trim().to_owned();
         if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -161,7 +175,8 @@ pub fn check_role_name(field: &str, name: &str) -> Result<(), BackendError> {
     Ok(())
 }
 
-pub fn invalid(field: &str, problem: &str) -> BackendError {
+/// An [`BackendError::InvalidField`] for `field`; `problem` must not quote the value.
+pub(crate) fn invalid(field: &str, problem: &str) -> BackendError {
     BackendError::InvalidField {
         field: field.to_owned(),
         problem: problem.to_owned(),

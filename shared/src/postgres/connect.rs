@@ -10,6 +10,8 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
+/// The `application_name` of every session, so that server logs and `pg_stat_activity` show the
+/// rotation's logins for what they are.
 pub const APPLICATION_NAME: &str = "secret-rotation";
 
 /// Opens a session as `login`; the connection runs in a background task until the client drops.
@@ -93,6 +95,7 @@ fn tls_connector(
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
+/// The server as error messages name it: `PostgreSQL at host:port`.
 pub fn target(endpoint: &Endpoint) -> String {
     format!("PostgreSQL at {}:{}", endpoint.host, endpoint.port)
 }

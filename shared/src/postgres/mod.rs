@@ -10,7 +10,7 @@ pub mod roles;
 mod settings;
 mod state;
 
-use crate::backend::{Backend, BackendContext, BackendError, Mode, Versions};
+use crate::backend::{Backend, BackendContext, BackendError, EngineSpec, Mode, Needs, Versions};
 use crate::password::{generate_password, DEFAULT_PASSWORD_LENGTH};
 use crate::secret::SecretValue;
 use crate::trust::{self, refused};
@@ -22,8 +22,20 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio_postgres::Client;
 
-const ENGINE: &str = "postgres";
+/// The PostgreSQL engine's registry entry.
+pub static SPEC: EngineSpec = EngineSpec {
+    name: "postgres",
+    aliases: &["postgresql", "aurora-postgresql"],
+    function_package: "secret-rotation-postgres",
+    needs: Needs {
+        rds_lookups: true,
+        vpc: true,
+    },
+    build: |config| Box::new(PostgresBackend::from_config(config)),
+};
+const ENGINE: &str = SPEC.name;
 
+/// The PostgreSQL backend.
 #[derive(Debug, Default, Clone)]
 pub struct PostgresBackend {
     /// Resolves RDS-managed master secrets, which hold no host.
@@ -31,10 +43,12 @@ pub struct PostgresBackend {
 }
 
 impl PostgresBackend {
+    /// A backend without an RDS client: admin secrets must name their host.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A backend that resolves RDS-managed admin secrets with a client built from `config`.
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         Self {
             rds: Some(aws_sdk_rds::Client::new(config)),
@@ -180,7 +194,7 @@ fn check_pending_shape(
 #[async_trait]
 impl Backend for PostgresBackend {
     fn engine(&self) -> &'static str {
-        "postgres"
+        ENGINE
     }
 
     /// A new password; in alternating mode the other user of the pair.

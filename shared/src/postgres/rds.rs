@@ -4,14 +4,19 @@
 use crate::backend::BackendError;
 use std::collections::BTreeMap;
 
+/// The tag RDS puts on a master secret it manages for a DB instance: the instance's ARN. Wins over
+/// [`CLUSTER_TAG`].
 pub const INSTANCE_TAG: &str = "aws:rds:primaryDBInstanceArn";
+/// The tag RDS puts on a master secret it manages for a DB cluster: the cluster's ARN.
 pub const CLUSTER_TAG: &str = "aws:rds:primaryDBClusterArn";
 
 /// The endpoints of one RDS database: the writer, where the admin logs in, and the others an
 /// application may use for the same database (a cluster's reader and custom endpoints).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RdsEndpoints {
+    /// The writer's host and port.
     pub writer: (String, u16),
+    /// The reader and custom endpoints, on the writer's port; empty for an instance.
     pub others: Vec<(String, u16)>,
 }
 

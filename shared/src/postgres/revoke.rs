@@ -39,8 +39,8 @@ pub async fn revoke_alternate(
 }
 
 /// Ends every session of `role` but the caller's own, pass after pass (each its own statement, so
-/// each reads a fresh pg_stat_activity), until a pass finds none after at least [`MIN_PASSES`].
-/// A role may end its own sessions; the admin needs pg_signal_backend for another role's.
+/// each reads a fresh pg_stat_activity), until a pass finds none and at least `MIN_PASSES` have
+/// run. A role may end its own sessions; the admin needs pg_signal_backend for another role's.
 pub async fn end_sessions(client: &Client, role: &str) -> Result<(), BackendError> {
     let what = format!("ending the sessions of {role}");
     for pass in 1..=MAX_PASSES {

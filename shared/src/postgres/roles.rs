@@ -41,6 +41,7 @@ pub async fn lock_role<'a>(
     Ok(tx)
 }
 
+/// Commits a transaction from [`lock_role`], releasing the role's lock.
 pub async fn commit(tx: Transaction<'_>) -> Result<(), BackendError> {
     tx.commit().await.map_err(|e| sql_error("COMMIT", &e))
 }
@@ -86,7 +87,7 @@ pub async fn set_password(
 /// and the session role steered so objects created by either user belong to `owner` (the base role
 /// unless an owner role is named). Creates the clone if it does not exist. Repeatable. Refuses,
 /// before anything changes, what the application secret has no authority for (see
-/// [`RoleState::check`]).
+/// `RoleState::check` in state.rs).
 pub async fn sync_clone(
     tx: &Transaction<'_>,
     base: &str,

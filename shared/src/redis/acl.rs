@@ -15,6 +15,7 @@ use std::fmt;
 pub struct PasswordHash(String);
 
 impl PasswordHash {
+    /// The hash the server stores for `password`.
     pub fn of(password: &SecretString) -> Self {
         Self(hex::encode(Sha256::digest(
             password.expose_secret().as_bytes(),
@@ -43,10 +44,12 @@ impl fmt::Debug for PasswordHash {
 pub struct Rule(String);
 
 impl Rule {
+    /// Wraps a rule as given; the caller makes sure it is one rule, not several.
     pub fn new(rule: impl Into<String>) -> Self {
         Self(rule.into())
     }
 
+    /// The rule as sent; may hold a password hash, so never log it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -61,8 +64,11 @@ impl fmt::Debug for Rule {
 /// The permissions of one selector, or of the user's root.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Permissions {
+    /// The command rules as one string, e.g. `-@all +get`.
     pub commands: String,
+    /// The key patterns, space-separated, e.g. `~app:*`.
     pub keys: String,
+    /// The channel patterns, space-separated, e.g. `&*`.
     pub channels: String,
 }
 
@@ -78,9 +84,13 @@ impl Permissions {
 /// A user as `ACL GETUSER` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AclUser {
+    /// The flags as listed, e.g. `on`, `nopass`, `allkeys`.
     pub flags: Vec<String>,
+    /// The hashes of every password the user has.
     pub passwords: Vec<PasswordHash>,
+    /// The permissions outside any selector.
     pub root: Permissions,
+    /// The selectors, in order; each grants on its own.
     pub selectors: Vec<Permissions>,
 }
 
@@ -126,10 +136,12 @@ impl AclUser {
         Ok(Some(user))
     }
 
+    /// Whether the user has `flag`, compared exactly.
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
     }
 
+    /// Whether the user accepts the password with this hash.
     pub fn has_password(&self, hash: &PasswordHash) -> bool {
         self.passwords.contains(hash)
     }

@@ -13,14 +13,18 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct AdminSecret {
     arn: String,
+    /// The admin's user (`default` unless the secret names one) and password.
     pub login: Login,
+    /// The admin's own server settings; the only place its credential may go.
     pub server: ServerSettings,
     /// Further names of the admin's server (`endpoints`), lowercase `host` or `host:port`.
     aliases: Vec<String>,
+    /// The admin secret's allowances plus the function environment's.
     pub allowances: AdminAllowances,
 }
 
 impl AdminSecret {
+    /// Reads the admin secret `arn` (its AWSCURRENT) and parses it as [`AdminSecret::parse`] does.
     pub async fn read(ctx: &BackendContext<'_>, arn: &str) -> Result<Self, BackendError> {
         Self::parse(arn, &ctx.read_secret(arn).await?)
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
 
+/// The port when the secret sets none.
 pub const DEFAULT_PORT: u16 = 6379;
 /// Longest accepted user name, in bytes, clone suffix included.
 pub const MAX_USERNAME_BYTES: usize = 128;
@@ -19,7 +20,9 @@ pub const MAX_USERNAME_BYTES: usize = 128;
 /// One Redis server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
+    /// Host name or address; an IPv6 address without its brackets.
     pub host: String,
+    /// TCP port, never 0.
     pub port: u16,
 }
 
@@ -40,13 +43,16 @@ pub struct TlsSettings {
     pub ca_bundle: Option<String>,
     /// PEM certificate and key for servers that ask for a client certificate.
     pub client_cert: Option<String>,
+    /// The client certificate's private key, PEM; present exactly when `client_cert` is.
     pub client_key: Option<SecretString>,
 }
 
 /// A user name and its password.
 #[derive(Debug, Clone)]
 pub struct Login {
+    /// The ACL user, validated by [`check_username`] when read from a secret.
     pub username: String,
+    /// Its password; never empty when read from a secret.
     pub password: SecretString,
 }
 
@@ -55,6 +61,7 @@ pub struct Login {
 /// secrets share these fields and their validation.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
+    /// The server named by `host` and `port`.
     pub endpoint: Endpoint,
     /// `None`: plaintext, only when the secret says `"tls": false`.
     pub tls: Option<TlsSettings>,
@@ -65,6 +72,7 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    /// Reads and validates the server fields of an application or admin secret.
     pub fn parse(value: &SecretValue) -> Result<Self, BackendError> {
         let host = value.required_str("host")?;
         let endpoint = Endpoint {
@@ -98,21 +106,24 @@ impl ServerSettings {
 /// One version of a Redis secret, parsed and validated.
 #[derive(Debug, Clone)]
 pub struct RedisSecret {
+    /// Where the servers are and how to reach them.
     pub server: ServerSettings,
+    /// The user this version's credential is for.
     pub login: Login,
+    /// How users take turns; single user unless the secret says otherwise.
     pub strategy: Strategy,
+    /// The ARN of the admin secret whose user runs the ACL commands; without one, the user
+    /// changes its own password.
     pub masterarn: Option<String>,
     /// Whether to write ACL changes to disk (`ACL SAVE` or `CONFIG REWRITE`).
     pub persist: bool,
 }
 
 impl RedisSecret {
+    /// Reads and validates every field, the clone's name included when users alternate; another
+    /// engine, an empty password or a name unfit for `ACL SETUSER` is an error.
     pub fn parse(value: &SecretValue) -> Result<Self, BackendError> {
-        if let Some(engine) = value.optional_str("engine")? {
-            if engine != "redis" {
-                return Err(invalid("engine", "must be redis for this function"));
-            }
-        }
+        super::SPEC.check_engine_field(value)?;
         let username = value.required_str("username")?.to_owned();
         check_username("username", &username)?;
         let password = value.required_str("password")?;
@@ -240,7 +251,8 @@ fn nodes_field(value: &SecretValue) -> Result<Option<Vec<Endpoint>>, BackendErro
     Ok(Some(nodes))
 }
 
-pub fn invalid(field: &str, problem: &str) -> BackendError {
+/// An [`BackendError::InvalidField`] for `field`; `problem` must not quote the value.
+pub(crate) fn invalid(field: &str, problem: &str) -> BackendError {
     BackendError::InvalidField {
         field: field.to_owned(),
         problem: problem.to_owned(),

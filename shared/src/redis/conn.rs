@@ -26,6 +26,7 @@ pub struct Connector {
 /// An open connection and the node it reaches.
 pub struct Conn {
     con: MultiplexedConnection,
+    /// The node this connection reaches; its errors name it.
     pub endpoint: Endpoint,
 }
 
@@ -48,6 +49,7 @@ impl Connector {
         })
     }
 
+    /// Whether connections use TLS: false only when the secret says `"tls": false`.
     pub fn uses_tls(&self) -> bool {
         self.tls.is_some()
     }

@@ -14,7 +14,7 @@ pub mod guard;
 pub mod nodes;
 pub mod users;
 
-use crate::backend::{Backend, BackendContext, BackendError, Mode, Versions};
+use crate::backend::{Backend, BackendContext, BackendError, EngineSpec, Mode, Needs, Versions};
 use crate::password::{generate_password, DEFAULT_PASSWORD_LENGTH};
 use crate::secret::SecretValue;
 use crate::trust;
@@ -27,10 +27,24 @@ use nodes::{discover, persist, Operator};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
+/// The Redis engine's registry entry.
+pub static SPEC: EngineSpec = EngineSpec {
+    name: "redis",
+    aliases: &[],
+    function_package: "secret-rotation-redis",
+    needs: Needs {
+        rds_lookups: false,
+        vpc: true,
+    },
+    build: |_| Box::new(RedisBackend::new()),
+};
+
+/// The Redis backend.
 #[derive(Debug, Default, Clone)]
 pub struct RedisBackend;
 
 impl RedisBackend {
+    /// The backend; it holds no client (each step connects to the servers its secret names).
     pub fn new() -> Self {
         Self
     }
@@ -190,7 +204,7 @@ async fn own_logins(
 #[async_trait]
 impl Backend for RedisBackend {
     fn engine(&self) -> &'static str {
-        "redis"
+        SPEC.name
     }
 
     async fn build_pending(

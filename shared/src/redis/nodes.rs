@@ -17,10 +17,13 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// The logins to try, most likely first; the admin's alone when there is one.
     pub fn new(logins: Vec<Login>) -> Self {
         Self { logins }
     }
 
+    /// A session on `node` as the first login it accepts; refused when it accepts none. Any
+    /// failure other than a wrong password ends the attempt.
     pub async fn login(
         &self,
         connector: &Connector,

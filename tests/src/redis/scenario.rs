@@ -3,9 +3,9 @@
 use super::{admin_password, admin_secret_value, RedisServer};
 use crate::emulator::run_step;
 use crate::{Emulator, LogCapture};
+use rotation::protocol::AWSCURRENT;
 use rotation::redis::acl::PasswordHash;
 use rotation::redis::RedisBackend;
-use rotation::store::AWSCURRENT;
 use rotation::{AwsSecretStore, Engine, Step};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};

@@ -2,7 +2,6 @@
 //! calls and raw logins from this process, no engine, no Lambda): the Secrets Manager calls the
 //! protocol needs and the logins the rotation must make. The rotation's own cost is compared to it.
 
-use crate::runtime::cpu_time_of;
 use crate::setup::{pg_login, BenchResult, Stack};
 use crate::stats::Samples;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
@@ -12,6 +11,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
+use testkit::lambda::cpu_time_of;
 
 pub const DESCRIBE: &str = "DescribeSecret";
 pub const GET: &str = "GetSecretValue";

@@ -2,17 +2,17 @@
 //! connections per step (through counters), step and rotation latency, peak memory, CPU.
 
 use crate::baseline::Rig;
-use crate::lambda_cpu::LambdaCpu;
-use crate::proxy::{Calls, ConnectionCounter, CountingProxy, Session};
-use crate::runtime::{wait, Function};
 use crate::setup::{BenchResult, Stack};
 use crate::stats::Samples;
-use rotation::store::AWSCURRENT;
+use rotation::protocol::AWSCURRENT;
 use rotation::Step;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use testkit::Emulator;
+use testkit::lambda::{Bootstrap, InvocationResult, LambdaCpu};
+use testkit::proxy::{Calls, CountingProxy};
+use testkit::relay::{ConnectionCounter, Session};
+use testkit::{Emulator, FunctionProcess};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -135,7 +135,7 @@ pub async fn measure(
             }
         }
     }
-    function.stop().await;
+    function.stop();
 
     // 2. Cold starts: the event waits in the queue before the process exists. A late retry on the
     //    AWSCURRENT version: one DescribeSecret, then `already_current`.
@@ -144,37 +144,38 @@ pub async fn measure(
         .await
         .ok_or("the counted secret has no AWSCURRENT version")?;
     let event = json!({"Step": "testSecret", "SecretId": counted, "ClientRequestToken": current});
+    let env = emulator.env();
     for _ in 0..options.cold_starts {
-        let mut function = Function::prepare().await?;
+        let mut function = FunctionProcess::prepare().await?;
         let answer = function.submit(&event);
-        function.spawn(&artifact.binary, &emulator.env(), options.cpu)?;
-        let answer = wait(answer).await;
-        let init = function.init_duration(Duration::from_secs(5)).await;
-        match (&answer.outcome, init, function.spawned()) {
+        function.spawn(&bootstrap(artifact, &env, options.cpu))?;
+        let answer = answer.answer().await;
+        let init = function.time_to_first_poll().await;
+        match (&answer.result, init, function.spawned()) {
             (Ok(value), Some(init), Some(spawned)) if value["outcome"] == "already_current" => {
                 out.init.push(init);
                 out.first_event.push(answer.at - spawned);
                 out.rss_after_first_event_kib =
                     out.rss_after_first_event_kib.max(function.peak_rss_kib());
             }
-            (outcome, _, _) => out
+            (result, _, _) => out
                 .failures
-                .push(format!("cold start: unexpected answer {outcome:?}")),
+                .push(format!("cold start: unexpected answer {result:?}")),
         }
-        function.stop().await;
+        function.stop();
     }
 
     // 3. Latency, CPU and memory over the timed rotations, after one warm-up rotation. (CPU and
     //    memory are the function process's own: the interleaved work runs in this process.)
-    let mut function = started(artifact, &emulator.env(), options.cpu).await?;
+    let mut function = started(artifact, &env, options.cpu).await?;
     if let Err(e) = rotate(&function, emulator, &timed, None, &mut pacer).await {
         out.failures.push(format!("warm-up rotation: {e}"));
         return Ok(out);
     }
     // What the Runtime API and the handler cost without any call: an event rejected at parsing.
     for _ in 0..options.rotations {
-        match function.invoke(&json!({"Step": "bench-invalid"})).await {
-            (Err(e), elapsed) if e.starts_with("InvalidEvent") => {
+        match invoke(&function, &json!({"Step": "bench-invalid"})).await {
+            (Err(e), elapsed) if e.error_type.starts_with("InvalidEvent") => {
                 out.empty_invocation.push(elapsed)
             }
             (other, _) => out
@@ -207,32 +208,44 @@ pub async fn measure(
         out.cpu_per_rotation = Some((after - before) / out.rotation.len() as u32);
     }
     out.peak_rss_kib = function.peak_rss_kib();
-    function.stop().await;
+    function.stop();
     if kind == Kind::Jwt {
         out.note = jwt_note(emulator, &timed).await;
     }
     Ok(out)
 }
 
+/// The function as the bench runs it: exactly `env` and the Lambda variables (nothing from the
+/// shell changes a figure), its output discarded.
+fn bootstrap<'a>(
+    artifact: &'a Artifact,
+    env: &'a [(&'a str, String)],
+    cpu: Option<&'a LambdaCpu>,
+) -> Bootstrap<'a> {
+    Bootstrap::new(&artifact.binary)
+        .env(env)
+        .clean_env()
+        .discard_output()
+        .name("bench-rotation")
+        .cpu(cpu)
+}
+
+/// The function started and polling (within 30 s).
 async fn started(
     artifact: &Artifact,
     env: &[(&str, String)],
     cpu: Option<&LambdaCpu>,
-) -> BenchResult<Function> {
-    let mut function = Function::prepare().await?;
-    function.spawn(&artifact.binary, env, cpu)?;
-    if function
-        .init_duration(Duration::from_secs(30))
+) -> BenchResult<FunctionProcess> {
+    FunctionProcess::launch(&bootstrap(artifact, env, cpu))
         .await
-        .is_none()
-    {
-        return Err(format!(
-            "{} did not poll the Runtime API within 30 s",
-            artifact.binary.display()
-        )
-        .into());
-    }
-    Ok(function)
+        .map_err(|e| format!("{}: {e}", artifact.binary.display()).into())
+}
+
+/// Sends one event and waits for the answer; also returns the round trip through the Runtime API.
+async fn invoke(function: &FunctionProcess, event: &Value) -> (InvocationResult, Duration) {
+    let sent = Instant::now();
+    let answer = function.submit(event).answer().await;
+    (answer.result, answer.at - sent)
 }
 
 /// The size of the JWT value after the timed rotations: rotations a second apart keep two
@@ -273,7 +286,7 @@ struct Observed {
 /// Stages a rotation as the service does (not timed), then sends the four steps; returns each
 /// step's round trip through the Runtime API and, with counters, what each step did through them.
 async fn rotate(
-    function: &Function,
+    function: &FunctionProcess,
     emulator: &Emulator,
     secret_id: &str,
     counters: Option<(&CountingProxy, Option<&ConnectionCounter>)>,
@@ -286,8 +299,8 @@ async fn rotate(
     for (i, step) in Step::ALL.into_iter().enumerate() {
         let event =
             json!({"Step": step.as_str(), "SecretId": secret_id, "ClientRequestToken": token});
-        let (outcome, elapsed) = function.invoke(&event).await;
-        match outcome {
+        let (result, elapsed) = invoke(function, &event).await;
+        match result {
             Ok(value) if value["outcome"] == "done" => times[i] = elapsed,
             Ok(value) => return Err(format!("{step}: unexpected outcome {value}")),
             Err(e) => return Err(format!("{step}: {e}")),

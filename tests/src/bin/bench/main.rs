@@ -4,18 +4,16 @@
 //!
 //! Settings (environment): BENCH_SMOKE=1 (a short run for CI), BENCH_ROTATIONS, BENCH_COLD_STARTS,
 //! BENCH_FLEET (comma-separated sizes), BENCH_CONCURRENCY, BENCH_ONLY (postgres,redis,jwt,fleet),
-//! BENCH_PROFILE (release|debug: the build being measured), BENCH_<KIND>_BIN and BENCH_<KIND>_ZIP
+//! BENCH_PROFILE (release|debug: the build being measured), `BENCH_<KIND>_BIN` and `BENCH_<KIND>_ZIP`
 //! (the binary to run and the zip it came from; KIND = POSTGRES, REDIS, JWT), BENCH_LAMBDA_MEMORY_MB
-//! (run the function processes with Lambda's CPU share at that memory size; see lambda_cpu.rs).
+//! (run the function processes with Lambda's CPU share at that memory size; see testkit::lambda's
+//! cpu.rs).
 //! Exits non-zero when any rotation or check fails.
 
 mod baseline;
 mod fleet;
 mod functions;
-mod lambda_cpu;
-mod proxy;
 mod report;
-mod runtime;
 mod setup;
 mod stats;
 mod targets;
@@ -25,6 +23,7 @@ use setup::{BenchResult, Stack};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
+use testkit::lambda::LambdaCpu;
 
 struct Config {
     smoke: bool,
@@ -158,8 +157,9 @@ async fn run(config: &Config) -> BenchResult<bool> {
     );
     let cpu = config
         .lambda_memory_mb
-        .map(lambda_cpu::LambdaCpu::create)
-        .transpose()?;
+        .map(LambdaCpu::create)
+        .transpose()
+        .map_err(|e| format!("BENCH_LAMBDA_MEMORY_MB: {e}"))?;
     if let Some(cpu) = &cpu {
         println!("{}", cpu.describe());
     }

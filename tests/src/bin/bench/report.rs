@@ -3,11 +3,11 @@
 use crate::baseline::{self, Baseline};
 use crate::fleet::FleetRun;
 use crate::functions::{Artifact, Kind, Measured};
-use crate::lambda_cpu::LambdaCpu;
-use crate::proxy::{self, Calls};
 use crate::stats::{mib_from_kib, ms, seconds, size, Samples};
 use crate::targets::minimum_calls;
 use std::time::Duration;
+use testkit::lambda::LambdaCpu;
+use testkit::proxy::Calls;
 
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
@@ -88,7 +88,7 @@ impl Report<'_> {
                 println!("| {} | not counted | | | | | | | |", kind.name());
                 continue;
             };
-            let per_step: Vec<String> = steady.iter().map(proxy::summary).collect();
+            let per_step: Vec<String> = steady.iter().map(summary).collect();
             let minimum = minimum_calls(*kind);
             let connections = match (kind, m.sessions.last()) {
                 (Kind::Jwt, _) | (_, None) => "none".to_owned(),
@@ -260,7 +260,29 @@ impl Report<'_> {
 }
 
 pub fn total(calls: &Calls) -> u32 {
-    proxy::total(calls)
+    calls.values().sum()
+}
+
+/// `3 Describe · 5 Get · 1 Put` style summary with short operation names.
+fn summary(calls: &Calls) -> String {
+    if calls.is_empty() {
+        return "0".into();
+    }
+    let parts: Vec<String> = calls
+        .iter()
+        .map(|(op, n)| format!("{n} {}", short(op)))
+        .collect();
+    format!("{} ({})", total(calls), parts.join(" · "))
+}
+
+fn short(operation: &str) -> &str {
+    match operation {
+        "DescribeSecret" => "Describe",
+        "GetSecretValue" => "Get",
+        "PutSecretValue" => "Put",
+        "UpdateSecretVersionStage" => "Update",
+        other => other,
+    }
 }
 
 fn rotation_total(steps: &[Calls; 4]) -> u32 {

@@ -2,7 +2,6 @@
 //! rotates. Passwords are generated here and never printed.
 
 use crate::functions::Kind;
-use crate::proxy::ConnectionCounter;
 use redis::aio::MultiplexedConnection;
 use rotation::password::generate_password;
 use rotation::redis::acl::PasswordHash;
@@ -10,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use testkit::redis::{admin_secret_json_for, admin_secret_value, RedisOptions};
+use testkit::relay::ConnectionCounter;
 use testkit::{Emulator, PostgresServer, RedisServer};
 
 pub type BenchError = Box<dyn std::error::Error + Send + Sync>;

@@ -2,11 +2,11 @@
 
 use crate::baseline::{Baseline, DESCRIBE, GET, LOGIN, PUT, REFUSED, UPDATE};
 use crate::functions::Kind;
-use crate::proxy::Calls;
 use crate::report::{ratio, total, Report};
 use crate::stats::{mib_from_kib, ms};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use testkit::proxy::Calls;
 
 const COLD_START_TARGET: Duration = Duration::from_millis(20);
 const RSS_TARGET_KIB: u64 = 16 * 1024;

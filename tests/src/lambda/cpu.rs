@@ -1,10 +1,10 @@
 //! Lambda gives a function CPU in proportion to its memory: one vCPU at 1,769 MB, so about 7 % of
-//! one core at 128 MB. With `BENCH_LAMBDA_MEMORY_MB` the function processes run in a CPU cgroup
-//! with that share (a CFS quota), so that start-up and latency can be read at the memory size a
-//! user deploys rather than on this machine's full cores.
+//! one core at 128 MB. A `LambdaCpu` runs function processes in a CPU cgroup with that share (a CFS
+//! quota), so that start-up and latency can be read at the memory size a user deploys rather than
+//! on this machine's full cores.
 
-use crate::setup::BenchResult;
 use std::fs::{File, OpenOptions};
+use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,12 +32,14 @@ pub struct CpuGroup {
 
 impl LambdaCpu {
     /// Creates the parent cgroup under this machine's CPU controller (cgroup v1 `cpu`, or v2 with
-    /// the `cpu` controller), or says why it cannot: the bench never runs unconfined in its place.
-    pub fn create(memory_mb: u32) -> BenchResult<Self> {
+    /// the `cpu` controller), or says why it cannot: a caller never runs unconfined in its place.
+    pub fn create(memory_mb: u32) -> io::Result<Self> {
         let mounts = std::fs::read_to_string("/proc/self/mounts")?;
-        let (root, version) = cpu_controller(&mounts).ok_or(
-            "BENCH_LAMBDA_MEMORY_MB needs a CPU cgroup controller (cgroup v1 `cpu` or v2 with `cpu`), and none is mounted",
-        )?;
+        let (root, version) = cpu_controller(&mounts).ok_or_else(|| {
+            io::Error::other(
+                "Lambda's CPU share needs a CPU cgroup controller (cgroup v1 `cpu` or v2 with `cpu`), and none is mounted",
+            )
+        })?;
         let dir = root.join(format!("secret-rotation-bench-{}", std::process::id()));
         if version == 2 {
             // A child group gets the cpu controller only when its parent hands it down.
@@ -58,7 +60,7 @@ impl LambdaCpu {
     }
 
     /// A new group with the quota, for one process.
-    pub fn group(&self) -> BenchResult<CpuGroup> {
+    pub fn group(&self) -> io::Result<CpuGroup> {
         let n = self.groups.fetch_add(1, Ordering::Relaxed);
         let dir = self.dir.join(format!("function-{n}"));
         std::fs::create_dir_all(&dir).map_err(|e| cannot(&dir, "create a cgroup", &e))?;
@@ -77,7 +79,7 @@ impl LambdaCpu {
             Ok(procs) => Ok(CpuGroup { dir, procs }),
             Err(e) => {
                 let _ = std::fs::remove_dir(&dir);
-                Err(cannot(&dir, "set a CPU quota", &e).into())
+                Err(cannot(&dir, "set a CPU quota", &e))
             }
         }
     }
@@ -118,11 +120,11 @@ impl Drop for CpuGroup {
     }
 }
 
-fn cannot(dir: &Path, what: &str, e: &std::io::Error) -> String {
-    format!(
-        "BENCH_LAMBDA_MEMORY_MB: cannot {what} in {} ({e}); it needs write access to the CPU cgroup",
+fn cannot(dir: &Path, what: &str, e: &io::Error) -> io::Error {
+    io::Error::other(format!(
+        "cannot {what} in {} ({e}); Lambda's CPU share needs write access to the CPU cgroup",
         dir.display()
-    )
+    ))
 }
 
 /// The mount point of the CPU controller and the cgroup version, from /proc/self/mounts.
