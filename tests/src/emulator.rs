@@ -4,8 +4,11 @@ use crate::process::{
     find_program, free_port, fresh_dir, wait_for_port, ServiceProcess, ServiceSpec,
 };
 use aws_sdk_secretsmanager::config::{Credentials, Region};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::operation::rotate_secret::RotateSecretError;
 use aws_sdk_secretsmanager::Client;
 use rotation::{Backend, Engine, RotationError, RotationEvent, SecretStore, Step, StepOutcome};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::OnceLock;
@@ -19,9 +22,12 @@ pub const UNKNOWN_ROTATION_LAMBDA: &str =
 
 /// moto's server as Secrets Manager behaves: a version with a value is never overwritten.
 const MOTO_SERVER: &str = include_str!("emulator_server.py");
+/// ElastiCache and MemoryDB users: a module the main script imports from beside it.
+const MANAGED_REDIS: &str = include_str!("managed_redis_emulator.py");
 
 pub struct Emulator {
     endpoint: String,
+    log: std::path::PathBuf,
     _process: ServiceProcess,
 }
 
@@ -30,13 +36,15 @@ impl Emulator {
         // The Python that `make deps` installed moto into.
         let python = find_program("MOTO_PYTHON", &["python3"], &[])?;
         let dir = fresh_dir("moto")?;
+        let script = dir.join("emulator_server.py");
+        std::fs::write(&script, MOTO_SERVER)?;
+        std::fs::write(dir.join("managed_redis_emulator.py"), MANAGED_REDIS)?;
         let port = free_port()?;
         let mut process = ServiceProcess::spawn(ServiceSpec {
             name: "moto_server",
             program: &python,
             args: vec![
-                "-c".into(),
-                MOTO_SERVER.into(),
+                script.display().to_string(),
                 "-H".into(),
                 "127.0.0.1".into(),
                 "-p".into(),
@@ -51,6 +59,7 @@ impl Emulator {
         warm_up_with_retries(port)?;
         Ok(Self {
             endpoint: format!("http://127.0.0.1:{port}"),
+            log: dir.join("moto.log"),
             _process: process,
         })
     }
@@ -66,6 +75,11 @@ impl Emulator {
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The server's log so far (for secrecy scans).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// What a function process needs to reach the emulator.
@@ -149,34 +163,24 @@ impl Emulator {
 
     /// Starts a rotation as the service does and returns its token (the pending version id).
     pub async fn stage_rotation(&self, secret_id: &str) -> String {
-        let token = uuid::Uuid::new_v4().to_string();
-        let result = self
-            .client()
-            .rotate_secret()
-            .secret_id(secret_id)
-            .client_request_token(&token)
-            .rotation_lambda_arn(UNKNOWN_ROTATION_LAMBDA)
-            .rotation_rules(
-                aws_sdk_secretsmanager::types::RotationRulesType::builder()
-                    .automatically_after_days(90)
-                    .build(),
-            )
-            .send()
-            .await;
-        if let Err(e) = result {
-            let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e);
-            assert_eq!(
-                code,
-                Some("ResourceNotFoundException"),
-                "RotateSecret: unexpected error {e:?}"
-            );
-        }
+        let token = self.stage_rotation_every(secret_id, 90).await;
         let stages = self.stages(secret_id).await;
         assert_eq!(
             stages.get(&token).map(Vec::as_slice),
             Some(&["AWSPENDING".to_owned()][..]),
             "staged {stages:?}"
         );
+        token
+    }
+
+    /// RotateSecret as the service calls it, on a schedule of `days`: rotation enabled and an
+    /// empty AWSPENDING version staged; returns its token. Panics on any error but the emulator's
+    /// ResourceNotFound for the function it does not know.
+    pub async fn stage_rotation_every(&self, secret_id: &str, days: i64) -> String {
+        let token = uuid::Uuid::new_v4().to_string();
+        if let Err(e) = request_rotation(&self.client(), secret_id, &token, days).await {
+            panic!("RotateSecret: unexpected error {e:?}");
+        }
         token
     }
 
@@ -210,6 +214,21 @@ impl Emulator {
         out.secret_string().map(str::to_owned)
     }
 
+    /// The JSON value at a stage (test code only: the caller must not print it).
+    pub async fn json_at(&self, secret_id: &str, stage: &str) -> Value {
+        let raw = self
+            .value_at(secret_id, stage)
+            .await
+            .unwrap_or_else(|| panic!("the secret has a value at {stage}"));
+        serde_json::from_str(&raw).unwrap_or_else(|e| panic!("the value at {stage} is JSON: {e}"))
+    }
+
+    /// Tags the secret `rotation:mode=emergency`, as an operator asking for an emergency rotation.
+    pub async fn tag_emergency(&self, secret_id: &str) {
+        self.tag(secret_id, rotation::protocol::MODE_TAG, "emergency")
+            .await;
+    }
+
     pub async fn tag(&self, secret_id: &str, key: &str, value: &str) {
         self.client()
             .tag_resource()
@@ -235,6 +254,51 @@ impl Emulator {
         run_steps(engine, secret_id, &token).await?;
         Ok(token)
     }
+}
+
+/// RotateSecret with `client` for a function the emulator does not know, on a schedule of `days`:
+/// rotation enabled and the empty AWSPENDING version `token` staged. The emulator's
+/// ResourceNotFound for the unknown function is success; any other error is returned.
+pub async fn request_rotation(
+    client: &Client,
+    secret_id: &str,
+    token: &str,
+    days: i64,
+) -> Result<(), SdkError<RotateSecretError>> {
+    let result = client
+        .rotate_secret()
+        .secret_id(secret_id)
+        .client_request_token(token)
+        .rotation_lambda_arn(UNKNOWN_ROTATION_LAMBDA)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(days)
+                .build(),
+        )
+        .send()
+        .await;
+    match result {
+        Err(e) if e.code() != Some("ResourceNotFoundException") => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The JSON value at a stage of a secret in the shared emulator (test code only: the caller must
+/// not print it).
+pub async fn stage_value(secret_id: &str, stage: &str) -> Value {
+    Emulator::shared().json_at(secret_id, stage).await
+}
+
+/// Runs one step that must succeed and returns its outcome; panics naming the step otherwise.
+pub async fn run_step_ok<S: SecretStore, B: Backend>(
+    engine: &Engine<S, B>,
+    step: Step,
+    secret_id: &str,
+    token: &str,
+) -> StepOutcome {
+    run_step(engine, step, secret_id, token)
+        .await
+        .unwrap_or_else(|e| panic!("{step} failed: {e}"))
 }
 
 pub async fn run_steps<S: SecretStore, B: Backend>(

@@ -4,11 +4,15 @@ Secrets Manager never changes a version once it has a value: PutSecretValue with
 version already holds other data fails with ResourceExistsException. moto lets any version labelled
 AWSPENDING be overwritten, which would hide whether a retried createSecret keeps its first value.
 Here only the empty version RotateSecret makes may be filled; anything else defers to moto.
+
+It also serves the Redis users of ElastiCache and MemoryDB through their control-plane APIs,
+applied to real redis-servers: managed_redis_emulator.py beside this file says what is emulated.
 Arguments are moto_server's.
 """
 
 import sys
 
+import managed_redis_emulator
 from moto.secretsmanager import models
 from moto.secretsmanager.exceptions import ResourceExistsException
 from moto.server import main
@@ -43,6 +47,8 @@ def _stored_versions_are_immutable(
 models.SecretsManagerBackend._check_with_existing_secrets_and_versions = (
     _stored_versions_are_immutable
 )
+
+managed_redis_emulator.install()
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -7,6 +7,7 @@ pub mod fake;
 pub mod faults;
 pub mod http;
 pub mod lambda;
+pub mod managed_redis;
 pub mod postgres;
 pub mod process;
 pub mod proxy;

@@ -208,6 +208,30 @@ impl PostgresServer {
         .unwrap_or_else(|e| panic!("superuser cannot connect: {e}"))
     }
 
+    /// Runs `sql` (one or more statements) as the superuser; panics when it fails.
+    pub async fn superuser_execute(&self, sql: &str) {
+        self.superuser_client()
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("superuser statement failed: {e}"));
+    }
+
+    /// Logs in to database `postgres` with the `username` and `password` of a secret value.
+    pub async fn connect_as(
+        &self,
+        value: &serde_json::Value,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let field = |name: &str| {
+            value[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("the secret value has a `{name}` string"))
+                .to_owned()
+        };
+        self.connect(&field("username"), &field("password"), "postgres")
+            .await
+    }
+
     /// Logs in as `user`; the connection task runs in the background.
     pub async fn connect(
         &self,

@@ -32,6 +32,12 @@ pub trait Target: Send + Sync {
     }
 }
 
+/// The `username` and `password` of a secret value, when both are strings: what a [`Target`]
+/// logs in with.
+pub fn credential(value: &Value) -> Option<(&str, &str)> {
+    Some((value["username"].as_str()?, value["password"].as_str()?))
+}
+
 /// Logs in with whatever AWSCURRENT holds, every `interval`, and counts failures.
 pub struct Prober {
     pub attempts: Arc<AtomicUsize>,
@@ -192,6 +198,24 @@ impl<B: Backend, T: Target + 'static> Suite<B, T> {
             proxy,
             target,
         }
+    }
+
+    /// A suite whose engine has rotated `secret_id` once already, so that AWSPREVIOUS exists and
+    /// every scenario can check it still works.
+    pub async fn after_first_rotation(backend: B, target: Arc<T>, secret_id: &str) -> Self {
+        let suite = Self::new(backend, target).await;
+        Emulator::shared()
+            .rotate(&suite.engine, secret_id)
+            .await
+            .expect("first rotation");
+        suite
+    }
+
+    /// [`Suite::run`] into a new report.
+    pub async fn report(&self, secret_id: &str) -> Report {
+        let mut report = Report::default();
+        self.run(secret_id, &mut report).await;
+        report
     }
 
     /// Every fault at every step, each in a rotation that must complete; a prober watches throughout.

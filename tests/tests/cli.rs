@@ -1,7 +1,6 @@
 //! The operator CLI, `rotationctl`, run as a subprocess against the Secrets Manager emulator and a
 //! real PostgreSQL 15. Build it first: `cargo build -p rotationctl`.
 
-use aws_sdk_secretsmanager::types::RotationRulesType;
 use rotation::postgres::PostgresBackend;
 use rotation::protocol::MODE_TAG;
 use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
@@ -11,7 +10,7 @@ use serde_json::{json, Value};
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
-use testkit::emulator::{run_step, run_steps, UNKNOWN_ROTATION_LAMBDA};
+use testkit::emulator::{run_step_ok, run_steps, stage_value};
 use testkit::fake::FakeBackend;
 use testkit::lambda::workspace_binary;
 use testkit::{Emulator, LogCapture, PostgresServer};
@@ -74,53 +73,31 @@ async fn admin_secret() -> String {
         .get_or_init(|| async {
             let password = random_password();
             server()
-                .superuser_client()
-                .await
-                .batch_execute(&format!(
+                .superuser_execute(&format!(
                     "CREATE ROLE {ADMIN} LOGIN CREATEROLE PASSWORD '{password}'; \
                      GRANT pg_signal_backend TO {ADMIN};"
                 ))
-                .await
-                .unwrap();
-            let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
-                                "username": ADMIN, "password": password, "ssl": false});
-            Emulator::shared()
-                .create_secret("cli-pg-admin", &secret.to_string())
-                .await
+                .await;
+            pg_admin_secret("cli-pg-admin", ADMIN, &password).await
         })
         .await
         .clone()
 }
 
-/// RotateSecret as the service does, on a schedule of `days`: rotation enabled, an empty
-/// AWSPENDING staged (the emulator then answers that it does not know the function).
-async fn stage(id: &str, days: i64) -> String {
-    let token = uuid::Uuid::new_v4().to_string();
-    let result = Emulator::shared()
-        .client()
-        .rotate_secret()
-        .secret_id(id)
-        .client_request_token(&token)
-        .rotation_lambda_arn(UNKNOWN_ROTATION_LAMBDA)
-        .rotation_rules(
-            RotationRulesType::builder()
-                .automatically_after_days(days)
-                .build(),
-        )
-        .send()
-        .await;
-    if let Err(e) = result {
-        let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e);
-        assert_eq!(code, Some("ResourceNotFoundException"), "{e:?}");
-    }
-    token
+/// A new admin secret for `username` with `password` on the test server (plaintext); its ARN.
+async fn pg_admin_secret(prefix: &str, username: &str, password: &str) -> String {
+    let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
+                        "username": username, "password": password, "ssl": false});
+    Emulator::shared()
+        .create_secret(prefix, &secret.to_string())
+        .await
 }
 
 /// Enables rotation on a secret the way the emulator allows (RotateSecret with a function it does
 /// not know), then takes AWSPENDING off the empty version that leaves: the state a secret is in
 /// between two rotations.
 async fn enable_rotation(id: &str, days: i64) {
-    let token = stage(id, days).await;
+    let token = Emulator::shared().stage_rotation_every(id, days).await;
     Emulator::shared()
         .client()
         .update_secret_version_stage()
@@ -146,11 +123,8 @@ async fn postgres_secret(user: &str, alternating: bool) -> (String, String) {
 async fn postgres_secret_with_admin(user: &str, masterarn: Option<String>) -> (String, String) {
     let password = random_password();
     server()
-        .superuser_client()
-        .await
-        .batch_execute(&format!("CREATE ROLE {user} LOGIN PASSWORD '{password}'"))
-        .await
-        .unwrap();
+        .superuser_execute(&format!("CREATE ROLE {user} LOGIN PASSWORD '{password}'"))
+        .await;
     let mut secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
                             "username": user, "password": password, "dbname": "postgres",
                             "ssl": false});
@@ -164,25 +138,13 @@ async fn postgres_secret_with_admin(user: &str, masterarn: Option<String>) -> (S
     (id, password)
 }
 
-async fn stage_value(id: &str, stage: &str) -> Value {
-    serde_json::from_str(
-        &Emulator::shared()
-            .value_at(id, stage)
-            .await
-            .expect("the stage exists"),
-    )
-    .unwrap()
+async fn logs_in(value: &Value) -> bool {
+    server().connect_as(value).await.is_ok()
 }
 
-async fn logs_in(value: &Value) -> bool {
-    server()
-        .connect(
-            value["username"].as_str().unwrap(),
-            value["password"].as_str().unwrap(),
-            "postgres",
-        )
-        .await
-        .is_ok()
+/// Whether `text` contains every one of `parts`.
+fn contains_all(text: &str, parts: &[&str]) -> bool {
+    parts.iter().all(|part| text.contains(part))
 }
 
 fn assert_no_secret(run: &Run, secrets: &[&str]) {
@@ -208,7 +170,7 @@ async fn status_flags_an_overdue_secret_and_a_stuck_pending_version() {
     let late = emulator
         .create_secret(&prefix, &fake("late").to_string())
         .await;
-    let token = stage(&late, 1).await;
+    let token = emulator.stage_rotation_every(&late, 1).await;
     run_steps(&engine, &late, &token).await.unwrap();
     emulator
         .tag(&late, rotation::health::ENGINE_TAG, "postgres")
@@ -423,21 +385,11 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
     let admin = unique("cli_nosignal");
     let admin_password = random_password();
     server()
-        .superuser_client()
-        .await
-        .batch_execute(&format!(
+        .superuser_execute(&format!(
             "CREATE ROLE {admin} LOGIN CREATEROLE PASSWORD '{admin_password}'"
         ))
-        .await
-        .unwrap();
-    let admin_arn = Emulator::shared()
-        .create_secret(
-            "cli-pg-admin-nosignal",
-            &json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
-                    "username": admin, "password": admin_password, "ssl": false})
-            .to_string(),
-        )
         .await;
+    let admin_arn = pg_admin_secret("cli-pg-admin-nosignal", &admin, &admin_password).await;
     let base = unique("cli_revoke");
     let (id, _) = postgres_secret_with_admin(&base, Some(admin_arn)).await;
     let name = secret_name(&id).await;
@@ -445,27 +397,23 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
     assert_eq!(run.code, 0, "{}", run.all());
     let leaked = stage_value(&id, AWSCURRENT).await;
     let leaked_session = server()
-        .connect(
-            leaked["username"].as_str().unwrap(),
-            leaked["password"].as_str().unwrap(),
-            "postgres",
-        )
+        .connect_as(&leaked)
         .await
         .expect("the previous user's session");
 
     let failed = rotationctl(&["emergency", "--local", "--yes", &id]).await;
     assert_eq!(failed.code, 1, "{}", failed.all());
+    let resume = format!("`rotationctl emergency --local --resume {name}`");
     assert!(
-        failed.stderr.contains("finishSecret failed")
-            && failed
-                .stderr
-                .contains("revocation of the previous credential did not complete")
-            && failed
-                .stderr
-                .contains("The rotation:mode=emergency tag was kept")
-            && failed
-                .stderr
-                .contains(&format!("`rotationctl emergency --local --resume {name}`")),
+        contains_all(
+            &failed.stderr,
+            &[
+                "finishSecret failed",
+                "revocation of the previous credential did not complete",
+                "The rotation:mode=emergency tag was kept",
+                &resume,
+            ]
+        ),
         "{}",
         failed.stderr
     );
@@ -485,11 +433,8 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
     );
 
     server()
-        .superuser_client()
-        .await
-        .batch_execute(&format!("GRANT pg_signal_backend TO {admin}"))
-        .await
-        .unwrap();
+        .superuser_execute(&format!("GRANT pg_signal_backend TO {admin}"))
+        .await;
     let resumed = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     assert!(
@@ -541,14 +486,7 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
 /// rotation and the tag goes.
 #[tokio::test]
 async fn an_emergency_rotation_that_stops_after_staging_keeps_its_tag() {
-    let admin_arn = Emulator::shared()
-        .create_secret(
-            "cli-pg-admin-wrong",
-            &json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
-                    "username": ADMIN, "password": random_password(), "ssl": false})
-            .to_string(),
-        )
-        .await;
+    let admin_arn = pg_admin_secret("cli-pg-admin-wrong", ADMIN, &random_password()).await;
     let base = unique("cli_staged");
     let (id, _) = postgres_secret_with_admin(&base, Some(admin_arn.clone())).await;
     let name = secret_name(&id).await;
@@ -560,17 +498,20 @@ async fn an_emergency_rotation_that_stops_after_staging_keeps_its_tag() {
         .version_with(&id, AWSPENDING)
         .await
         .expect("createSecret staged a version");
+    let (stays, resume) = (
+        format!("version {pending} stays AWSPENDING"),
+        format!("`rotationctl emergency --local --resume {name}`"),
+    );
     assert!(
-        failed.stderr.contains("setSecret failed")
-            && failed
-                .stderr
-                .contains(&format!("version {pending} stays AWSPENDING"))
-            && failed
-                .stderr
-                .contains("The rotation:mode=emergency tag was kept")
-            && failed
-                .stderr
-                .contains(&format!("`rotationctl emergency --local --resume {name}`")),
+        contains_all(
+            &failed.stderr,
+            &[
+                "setSecret failed",
+                &stays,
+                "The rotation:mode=emergency tag was kept",
+                &resume,
+            ]
+        ),
         "{}",
         failed.stderr
     );
@@ -579,15 +520,12 @@ async fn an_emergency_rotation_that_stops_after_staging_keeps_its_tag() {
 
     let admin = Emulator::shared()
         .value_at(&admin_secret().await, AWSCURRENT)
-        .await;
-    Emulator::shared()
-        .client()
-        .put_secret_value()
-        .secret_id(&admin_arn)
-        .secret_string(admin.expect("the admin secret"))
-        .send()
         .await
-        .expect("the admin secret is fixed");
+        .expect("the admin secret");
+    // The admin secret is fixed.
+    Emulator::shared()
+        .put_value(&admin_arn, None, &admin, AWSCURRENT)
+        .await;
     let resumed = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     assert_eq!(
@@ -623,9 +561,7 @@ async fn a_pending_rotation_is_refused_and_resume_finishes_it() {
         PostgresBackend::new(),
         LogCapture::global().telemetry(),
     );
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
     let run = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use testkit::capture::string_leaves;
-use testkit::emulator::{run_step, run_steps};
+use testkit::emulator::{run_step, run_step_ok, run_steps, stage_value};
 use testkit::fake::{FakeBackend, FaultyStore};
 use testkit::{Emulator, LogCapture};
 
@@ -35,12 +35,15 @@ async fn secret(engine: &TestEngine) -> String {
         .await
 }
 
+/// A fake-target secret (see [`secret`]) with a rotation staged on it: its id and the token.
+async fn staged(engine: &TestEngine) -> (String, String) {
+    let id = secret(engine).await;
+    let token = Emulator::shared().stage_rotation(&id).await;
+    (id, token)
+}
+
 async fn password_at(secret_id: &str, stage: &str) -> String {
-    let raw = Emulator::shared()
-        .value_at(secret_id, stage)
-        .await
-        .expect("value at stage");
-    serde_json::from_str::<Value>(&raw).unwrap()["password"]
+    stage_value(secret_id, stage).await["password"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -129,20 +132,15 @@ async fn preamble_failures_are_clear_and_change_no_stage() {
 async fn each_step_twice_in_a_row_is_a_no_op_the_second_time() {
     let emulator = Emulator::shared();
     let engine = engine();
-    let id = secret(&engine).await;
-    let token = emulator.stage_rotation(&id).await;
+    let (id, token) = staged(&engine).await;
 
     assert_eq!(
-        run_step(&engine, Step::CreateSecret, &id, &token)
-            .await
-            .unwrap(),
+        run_step_ok(&engine, Step::CreateSecret, &id, &token).await,
         StepOutcome::Done
     );
     let pending = password_at(&id, AWSPENDING).await;
     assert_eq!(
-        run_step(&engine, Step::CreateSecret, &id, &token)
-            .await
-            .unwrap(),
+        run_step_ok(&engine, Step::CreateSecret, &id, &token).await,
         StepOutcome::AlreadyDone
     );
     assert_eq!(
@@ -151,33 +149,21 @@ async fn each_step_twice_in_a_row_is_a_no_op_the_second_time() {
         "a retried createSecret keeps the value"
     );
 
-    run_step(&engine, Step::SetSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::SetSecret, &id, &token).await;
     let accepted = engine.backend().target.len();
-    run_step(&engine, Step::SetSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::SetSecret, &id, &token).await;
     assert_eq!(engine.backend().target.len(), accepted);
 
-    run_step(&engine, Step::TestSecret, &id, &token)
-        .await
-        .unwrap();
-    run_step(&engine, Step::TestSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::TestSecret, &id, &token).await;
+    run_step_ok(&engine, Step::TestSecret, &id, &token).await;
 
     assert_eq!(
-        run_step(&engine, Step::FinishSecret, &id, &token)
-            .await
-            .unwrap(),
+        run_step_ok(&engine, Step::FinishSecret, &id, &token).await,
         StepOutcome::Done
     );
     let after_finish = emulator.stages(&id).await;
     assert_eq!(
-        run_step(&engine, Step::FinishSecret, &id, &token)
-            .await
-            .unwrap(),
+        run_step_ok(&engine, Step::FinishSecret, &id, &token).await,
         StepOutcome::AlreadyCurrent
     );
     assert_eq!(emulator.stages(&id).await, after_finish);
@@ -194,7 +180,7 @@ async fn a_late_retry_of_any_step_after_finish_changes_nothing() {
     let current = password_at(&id, AWSCURRENT).await;
     for step in Step::ALL {
         assert_eq!(
-            run_step(&engine, step, &id, &token).await.unwrap(),
+            run_step_ok(&engine, step, &id, &token).await,
             StepOutcome::AlreadyCurrent,
             "{step}"
         );
@@ -207,8 +193,7 @@ async fn a_late_retry_of_any_step_after_finish_changes_nothing() {
 async fn steps_rerun_after_a_crash_mid_step_complete() {
     let emulator = Emulator::shared();
     let engine = engine();
-    let id = secret(&engine).await;
-    let token = emulator.stage_rotation(&id).await;
+    let (id, token) = staged(&engine).await;
 
     // createSecret: the value was stored but the step never reported success.
     engine.store_crash_after("PutSecretValue");
@@ -217,9 +202,7 @@ async fn steps_rerun_after_a_crash_mid_step_complete() {
         .unwrap_err();
     let pending = password_at(&id, AWSPENDING).await;
     assert_eq!(
-        run_step(&engine, Step::CreateSecret, &id, &token)
-            .await
-            .unwrap(),
+        run_step_ok(&engine, Step::CreateSecret, &id, &token).await,
         StepOutcome::AlreadyDone
     );
     assert_eq!(password_at(&id, AWSPENDING).await, pending);
@@ -232,12 +215,8 @@ async fn steps_rerun_after_a_crash_mid_step_complete() {
     run_step(&engine, Step::SetSecret, &id, &token)
         .await
         .unwrap_err();
-    run_step(&engine, Step::SetSecret, &id, &token)
-        .await
-        .unwrap();
-    run_step(&engine, Step::TestSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::SetSecret, &id, &token).await;
+    run_step_ok(&engine, Step::TestSecret, &id, &token).await;
 
     // finishSecret: AWSCURRENT moved, the leftover AWSPENDING not yet removed.
     engine.store_crash_after("UpdateSecretVersionStage");
@@ -249,9 +228,7 @@ async fn steps_rerun_after_a_crash_mid_step_complete() {
         vec![AWSPENDING.to_owned(), AWSCURRENT.to_owned()]
     );
     assert_eq!(
-        run_step(&engine, Step::FinishSecret, &id, &token)
-            .await
-            .unwrap(),
+        run_step_ok(&engine, Step::FinishSecret, &id, &token).await,
         StepOutcome::Done
     );
     assert_eq!(
@@ -265,11 +242,8 @@ async fn steps_rerun_after_a_crash_mid_step_complete() {
 async fn a_new_rotation_replaces_a_stale_pending_version() {
     let emulator = Emulator::shared();
     let engine = engine();
-    let id = secret(&engine).await;
-    let stale = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &stale)
-        .await
-        .unwrap();
+    let (id, stale) = staged(&engine).await;
+    run_step_ok(&engine, Step::CreateSecret, &id, &stale).await;
     // The rotation failed here; the service starts a new one later.
     let fresh = emulator.stage_rotation(&id).await;
     run_steps(&engine, &id, &fresh).await.unwrap();
@@ -301,9 +275,7 @@ async fn a_pending_value_createsecret_did_not_build_is_refused_at_set_secret() {
     emulator
         .put_value(&id, Some(&token), &planted.to_string(), AWSPENDING)
         .await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
     let err = run_step(&engine, Step::SetSecret, &id, &token)
         .await
         .unwrap_err();
@@ -319,13 +291,9 @@ async fn a_pending_value_createsecret_did_not_build_is_refused_at_set_secret() {
     assert_eq!(emulator.value_at(&id, AWSCURRENT).await.unwrap(), current);
 
     // A sealed pending value stops being valid when AWSCURRENT changes under it.
-    let id = secret(&engine).await;
-    let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
-    let mut rewritten: Value =
-        serde_json::from_str(&emulator.value_at(&id, AWSCURRENT).await.unwrap()).unwrap();
+    let (id, token) = staged(&engine).await;
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
+    let mut rewritten = emulator.json_at(&id, AWSCURRENT).await;
     rewritten["username"] = json!("victim");
     emulator
         .put_value(&id, None, &rewritten.to_string(), AWSCURRENT)
@@ -338,10 +306,8 @@ async fn a_pending_value_createsecret_did_not_build_is_refused_at_set_secret() {
 
 #[tokio::test]
 async fn rotation_token_reaches_put_secret_value() {
-    let emulator = Emulator::shared();
     let engine = engine();
-    let id = secret(&engine).await;
-    let token = emulator.stage_rotation(&id).await;
+    let (id, token) = staged(&engine).await;
     let mut event = RotationEvent::new(Step::CreateSecret, &id, &token);
     event.rotation_token = Some(SecretString::from("rotation-token-from-the-service"));
     engine.handle(&event).await.unwrap();
@@ -352,11 +318,8 @@ async fn rotation_token_reaches_put_secret_value() {
     );
 
     // Without one in the event, none is sent.
-    let id = secret(&engine).await;
-    let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
+    let (id, token) = staged(&engine).await;
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
     assert_eq!(engine.store_rotation_tokens().last(), Some(&None));
 }
 
@@ -399,7 +362,7 @@ async fn each_step_makes_only_the_calls_it_needs() {
         ),
     ];
     for (step, calls) in expected {
-        run_step(&engine, step, &id, &token).await.unwrap();
+        run_step_ok(&engine, step, &id, &token).await;
         let made = engine.store().take_calls();
         let expected: std::collections::BTreeMap<&str, usize> = calls.iter().copied().collect();
         assert_eq!(made, expected, "{step}");
@@ -408,10 +371,8 @@ async fn each_step_makes_only_the_calls_it_needs() {
 
 #[tokio::test]
 async fn two_concurrent_create_secrets_store_one_value() {
-    let emulator = Emulator::shared();
     let engine = engine();
-    let id = secret(&engine).await;
-    let token = emulator.stage_rotation(&id).await;
+    let (id, token) = staged(&engine).await;
     let (a, b) = tokio::join!(
         run_step(&engine, Step::CreateSecret, &id, &token),
         run_step(&engine, Step::CreateSecret, &id, &token)
@@ -420,7 +381,7 @@ async fn two_concurrent_create_secrets_store_one_value() {
     b.unwrap();
     let pending = password_at(&id, AWSPENDING).await;
     for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
-        run_step(&engine, step, &id, &token).await.unwrap();
+        run_step_ok(&engine, step, &id, &token).await;
     }
     assert_eq!(password_at(&id, AWSCURRENT).await, pending);
     assert!(engine.backend().target.accepts(&pending));
@@ -432,29 +393,22 @@ async fn emergency_rotation_revokes_the_previous_credential_and_clears_its_tag()
     let engine = engine();
     let id = secret(&engine).await;
     let old = password_at(&id, AWSCURRENT).await;
-    emulator
-        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
-        .await;
+    emulator.tag_emergency(&id).await;
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
-    let pending: Value =
-        serde_json::from_str(&emulator.value_at(&id, AWSPENDING).await.unwrap()).unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
+    let pending = emulator.json_at(&id, AWSPENDING).await;
     assert_eq!(
         pending["rotation_mode"], "emergency",
         "the mode is recorded in the pending value"
     );
     for step in [Step::SetSecret, Step::TestSecret] {
-        run_step(&engine, step, &id, &token).await.unwrap();
+        run_step_ok(&engine, step, &id, &token).await;
     }
     assert!(
         engine.backend().target.accepts(&old),
         "revoked only after promotion"
     );
-    run_step(&engine, Step::FinishSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::FinishSecret, &id, &token).await;
     assert!(!engine.backend().target.accepts(&old));
     assert!(engine
         .backend()
@@ -467,8 +421,7 @@ async fn emergency_rotation_revokes_the_previous_credential_and_clears_its_tag()
     let routine_old = password_at(&id, AWSCURRENT).await;
     emulator.rotate(&engine, &id).await.unwrap();
     assert!(engine.backend().target.accepts(&routine_old));
-    let current: Value =
-        serde_json::from_str(&emulator.value_at(&id, AWSCURRENT).await.unwrap()).unwrap();
+    let current = emulator.json_at(&id, AWSCURRENT).await;
     assert!(current.get("rotation_mode").is_none());
 }
 
@@ -476,8 +429,7 @@ async fn emergency_rotation_revokes_the_previous_credential_and_clears_its_tag()
 async fn malformed_events_and_secrets_give_clear_errors_not_panics() {
     let emulator = Emulator::shared();
     let engine = engine();
-    let id = secret(&engine).await;
-    let token = emulator.stage_rotation(&id).await;
+    let (id, token) = staged(&engine).await;
     let cases = [
         (
             json!({"SecretId": id, "ClientRequestToken": token}),
@@ -540,9 +492,7 @@ async fn audit_and_metric_lines_carry_no_secret_material() {
     let engine = engine();
     let id = secret(&engine).await;
     emulator.rotate(&engine, &id).await.unwrap();
-    emulator
-        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
-        .await;
+    emulator.tag_emergency(&id).await;
     emulator.rotate(&engine, &id).await.unwrap();
     // Failures log too: a step on a version that is not pending.
     let previous = emulator.version_with(&id, AWSPREVIOUS).await.unwrap();

@@ -8,7 +8,7 @@ use rotation::jwt::JwtBackend;
 use rotation::Step;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use testkit::reliability::{FaultKind, Report, Suite, Target};
+use testkit::reliability::{FaultKind, Suite, Target};
 use testkit::Emulator;
 
 #[derive(Default)]
@@ -73,14 +73,9 @@ async fn every_fault_at_every_step_is_survived_and_tokens_keep_verifying() {
         .create_secret("faults-jwt", &policy.to_string())
         .await;
     let target = Arc::new(JwtTarget::default());
-    let suite = Suite::new(JwtBackend::new(), target.clone()).await;
-    emulator
-        .rotate(&suite.engine, &id)
-        .await
-        .expect("first rotation");
+    let suite = Suite::after_first_rotation(JwtBackend::new(), target, &id).await;
 
-    let mut report = Report::default();
-    suite.run(&id, &mut report).await;
+    let report = suite.report(&id).await;
     assert!(
         suite.proxy.injected() > 0,
         "the proxy injected Secrets Manager faults"

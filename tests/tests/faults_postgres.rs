@@ -8,7 +8,7 @@ use rotation::Step;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use testkit::reliability::{Report, Suite, Target};
+use testkit::reliability::{credential, Suite, Target};
 use testkit::{Emulator, PostgresServer};
 
 const ADMIN: &str = "fault_admin";
@@ -78,11 +78,10 @@ impl PgTarget {
 #[async_trait]
 impl Target for PgTarget {
     async fn login(&self, value: &Value) -> bool {
-        let (Some(user), Some(password)) = (value["username"].as_str(), value["password"].as_str())
-        else {
-            return false;
-        };
-        self.connect(user, password).await.is_ok()
+        match credential(value) {
+            Some((user, password)) => self.connect(user, password).await.is_ok(),
+            None => false,
+        }
     }
 
     async fn take_down(&self) {
@@ -151,16 +150,9 @@ async fn setup() -> (Arc<PgTarget>, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
     let (target, id) = setup().await;
-    let emulator = Emulator::shared();
-    // A first rotation, so AWSPREVIOUS exists and every scenario can check it still works.
-    let suite = Suite::new(PostgresBackend::new(), target.clone()).await;
-    emulator
-        .rotate(&suite.engine, &id)
-        .await
-        .expect("first rotation");
+    let suite = Suite::after_first_rotation(PostgresBackend::new(), target, &id).await;
 
-    let mut report = Report::default();
-    suite.run(&id, &mut report).await;
+    let report = suite.report(&id).await;
     assert!(
         suite.proxy.injected() > 0,
         "the proxy injected Secrets Manager faults"
@@ -194,10 +186,8 @@ async fn two_rotations_started_at_once_one_completes_the_other_fails_cleanly() {
         emulator.version_with(&id, "AWSCURRENT").await.as_deref(),
         Some(second.as_str())
     );
-    let current: Value =
-        serde_json::from_str(&emulator.value_at(&id, "AWSCURRENT").await.unwrap()).unwrap();
-    let previous: Value =
-        serde_json::from_str(&emulator.value_at(&id, "AWSPREVIOUS").await.unwrap()).unwrap();
+    let current = emulator.json_at(&id, "AWSCURRENT").await;
+    let previous = emulator.json_at(&id, "AWSPREVIOUS").await;
     assert!(target.login(&current).await, "AWSCURRENT logs in");
     assert!(
         target.login(&previous).await,

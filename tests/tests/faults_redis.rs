@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use testkit::redis::{RedisOptions, RedisServer};
-use testkit::reliability::{Report, Suite, Target};
+use testkit::reliability::{credential, Suite, Target};
 use testkit::Emulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -69,11 +69,10 @@ impl RedisTarget {
 #[async_trait]
 impl Target for RedisTarget {
     async fn login(&self, value: &Value) -> bool {
-        let (Some(user), Some(password)) = (value["username"].as_str(), value["password"].as_str())
-        else {
-            return false;
-        };
-        self.commands(&[&["AUTH", user, password]]).await
+        match credential(value) {
+            Some((user, password)) => self.commands(&[&["AUTH", user, password]]).await,
+            None => false,
+        }
     }
 
     async fn take_down(&self) {
@@ -126,14 +125,9 @@ async fn every_fault_at_every_step_is_survived_with_no_failed_login() {
     let id = emulator
         .create_secret("faults-redis", &value.to_string())
         .await;
-    let suite = Suite::new(RedisBackend::new(), target.clone()).await;
-    emulator
-        .rotate(&suite.engine, &id)
-        .await
-        .expect("first rotation");
+    let suite = Suite::after_first_rotation(RedisBackend::new(), target, &id).await;
 
-    let mut report = Report::default();
-    suite.run(&id, &mut report).await;
+    let report = suite.report(&id).await;
     assert!(
         suite.proxy.injected() > 0,
         "the proxy injected Secrets Manager faults"

@@ -8,7 +8,6 @@
 //! made "old" by evaluating it at a later instant: `evaluate(.., now)` in the library, the
 //! scheduled event's `time` for the monitor. Nothing about the store is faked.
 
-use aws_sdk_secretsmanager::types::RotationRulesType;
 use rotation::health::{self, Selection};
 use rotation::store::{AwsSecretStore, ListFilter, SecretStore};
 use rotation::Engine;
@@ -17,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use testkit::emulator::{run_steps, UNKNOWN_ROTATION_LAMBDA};
+use testkit::emulator::run_steps;
 use testkit::fake::FakeBackend;
 use testkit::lambda::workspace_binary;
 use testkit::{Emulator, FunctionProcess, LogCapture};
@@ -53,34 +52,23 @@ async fn create(prefix: &str, secret_password: &str) -> String {
         .await
 }
 
-/// RotateSecret as the service does (rotation enabled, an empty AWSPENDING staged, the unknown
-/// function "not found"), with a schedule of `days`.
-async fn stage(id: &str, days: i64) -> String {
-    let token = uuid::Uuid::new_v4().to_string();
-    let result = Emulator::shared()
-        .client()
-        .rotate_secret()
-        .secret_id(id)
-        .client_request_token(&token)
-        .rotation_lambda_arn(UNKNOWN_ROTATION_LAMBDA)
-        .rotation_rules(
-            RotationRulesType::builder()
-                .automatically_after_days(days)
-                .build(),
-        )
-        .send()
-        .await;
-    if let Err(e) = result {
-        let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e);
-        assert_eq!(code, Some("ResourceNotFoundException"), "{e:?}");
-    }
-    token
+/// A new secret with a rotation staged as the service does (rotation enabled on a schedule of
+/// `days`, an empty AWSPENDING) and never run: its id and the pending version.
+async fn staged(prefix: &str, days: i64) -> (String, String) {
+    let id = create(prefix, &password()).await;
+    let token = Emulator::shared().stage_rotation_every(&id, days).await;
+    (id, token)
 }
 
 /// A secret rotated just now, end to end, on a schedule of `days`.
 async fn rotated(prefix: &str, days: i64) -> String {
-    let id = create(prefix, &password()).await;
-    let token = stage(&id, days).await;
+    rotated_from(prefix, &password(), days).await
+}
+
+/// As [`rotated`], from a first value holding `secret_password`.
+async fn rotated_from(prefix: &str, secret_password: &str, days: i64) -> String {
+    let id = create(prefix, secret_password).await;
+    let token = Emulator::shared().stage_rotation_every(&id, days).await;
     run_steps(&engine(), &id, &token).await.unwrap();
     id
 }
@@ -127,8 +115,7 @@ async fn a_secret_whose_last_rotation_is_older_than_its_schedule_is_overdue() {
 #[tokio::test]
 async fn a_stale_awspending_is_flagged_stuck() {
     let prefix = unique_prefix("stuck");
-    let id = create(&prefix, &password()).await;
-    let token = stage(&id, 90).await;
+    let (id, token) = staged(&prefix, 90).await;
     let now = SystemTime::now();
     let fresh = health_of(&id, now).await;
     let pending = fresh.pending.as_ref().expect("AWSPENDING is staged");
@@ -263,11 +250,8 @@ fn assert_emf(line: &Value) -> Vec<String> {
 async fn metrics_come_out_as_valid_emf_lines() {
     let prefix = unique_prefix("emf");
     let secret_password = password();
-    let healthy = create(&prefix, &secret_password).await;
-    let token = stage(&healthy, 30).await;
-    run_steps(&engine(), &healthy, &token).await.unwrap();
-    let stuck = create(&prefix, &password()).await;
-    stage(&stuck, 30).await;
+    let healthy = rotated_from(&prefix, &secret_password, 30).await;
+    let (stuck, _) = staged(&prefix, 30).await;
     let emulator = Emulator::shared();
     emulator
         .tag(
@@ -414,11 +398,9 @@ async fn the_monitor_binary_emits_emf_and_calls_only_list_and_describe() {
     let emulator = Emulator::shared();
     let prefix = unique_prefix("lambda");
     let secret_password = password();
-    let healthy = create(&prefix, &secret_password).await;
-    let token = stage(&healthy, 90).await;
-    run_steps(&engine(), &healthy, &token).await.unwrap();
-    let stuck = create(&prefix, &password()).await;
-    stage(&stuck, 90).await;
+    // A healthy secret, rotated just now, and one whose rotation was staged and never run.
+    rotated_from(&prefix, &secret_password, 90).await;
+    let (stuck, _) = staged(&prefix, 90).await;
 
     let proxy = RecordingProxy::start(emulator.endpoint());
     let mut env: Vec<(&str, String)> = emulator

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use testkit::capture::string_leaves;
-use testkit::emulator::run_step;
+use testkit::emulator::{run_step, run_step_ok};
 use testkit::lambda::workspace_binary;
 use testkit::{Emulator, FunctionProcess, LogCapture};
 
@@ -860,23 +860,15 @@ async fn a_slow_rotation_passes_within_max_rotation_seconds_and_a_stale_one_fail
     let before = value_at(&id, AWSCURRENT).await;
     let token = emulator.stage_rotation(&id).await;
     let created = clock.now();
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
-    run_step(&engine, Step::SetSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
+    run_step_ok(&engine, Step::SetSecret, &id, &token).await;
     let promoted = clock.advance(grace + 1);
-    run_step(&engine, Step::TestSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::TestSecret, &id, &token).await;
     // Applications sign with AWSCURRENT's key up to the promotion.
     let signed_late: Vec<(Convention, String)> = Convention::ALL
         .map(|c| (c, App::load(&before, ACCESS, c).sign()))
         .to_vec();
-    run_step(&engine, Step::FinishSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::FinishSecret, &id, &token).await;
     let after = value_at(&id, AWSCURRENT).await;
     assert_eq!(emulator.version_with(&id, AWSCURRENT).await, Some(token));
     let verify_until = created + max_rotation + grace;
@@ -899,9 +891,7 @@ async fn a_slow_rotation_passes_within_max_rotation_seconds_and_a_stale_one_fail
     clock.advance(1000);
     let before = value_at(&id, AWSCURRENT).await;
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
     let pending = emulator.value_at(&id, AWSPENDING).await.unwrap();
     clock.advance(max_rotation + 1);
     for _ in 0..2 {
@@ -962,13 +952,11 @@ async fn steps_repeat_safely_and_set_secret_only_validates() {
     let engine = engine_with(JwtBackend::new());
     let id = create("jwt-repeat", json!({"SECRET_KEY": openssl_style_key()})).await;
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
     let pending = emulator.value_at(&id, AWSPENDING).await.unwrap();
     for step in Step::ALL {
-        run_step(&engine, step, &id, &token).await.unwrap();
-        run_step(&engine, step, &id, &token).await.unwrap();
+        run_step_ok(&engine, step, &id, &token).await;
+        run_step_ok(&engine, step, &id, &token).await;
     }
     assert!(
         emulator.value_at(&id, AWSCURRENT).await.unwrap() == pending,
@@ -993,9 +981,7 @@ async fn no_key_reaches_a_log_line_in_process_or_from_the_function_binary() {
     seen.extend(key_material(&value_at(&id, AWSCURRENT).await));
     // Failures log too: a refused rotation inside the grace, then an emergency one.
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
     testkit::emulator::run_steps(&engine, &id, &token)
         .await
         .unwrap();

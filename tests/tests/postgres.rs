@@ -8,7 +8,7 @@ use rotation::{Engine, RotationError, Step};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
-use testkit::emulator::run_step;
+use testkit::emulator::{run_step, run_step_ok, stage_value};
 use testkit::lambda::workspace_binary;
 use testkit::tls::TestCa;
 use testkit::{Emulator, FunctionProcess, LogCapture, PostgresServer};
@@ -23,7 +23,9 @@ fn server() -> &'static PostgresServer {
     })
 }
 
-fn engine() -> Engine<AwsSecretStore, PostgresBackend> {
+type PgEngine = Engine<AwsSecretStore, PostgresBackend>;
+
+fn engine() -> PgEngine {
     Engine::new(
         Emulator::shared().store(),
         PostgresBackend::new(),
@@ -44,12 +46,10 @@ async fn admin_secret() -> String {
     ADMIN_ARN
         .get_or_init(|| async {
             let password = random_password();
-            let su = server().superuser_client().await;
-            su.batch_execute(&format!(
+            server().superuser_execute(&format!(
                 "CREATE ROLE {ADMIN} LOGIN CREATEROLE CREATEDB PASSWORD '{password}'; GRANT pg_signal_backend TO {ADMIN};"
             ))
-            .await
-            .unwrap();
+            .await;
             // The server speaks plaintext: the admin secret says so itself (the application
             // secret's `ssl` never applies to the admin).
             let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port, "username": ADMIN,
@@ -63,11 +63,10 @@ async fn admin_secret() -> String {
 /// Creates `user` (owned by the admin so it may manage it) and its secret.
 async fn user_secret(user: &str, alternating: bool) -> String {
     let password = random_password();
-    let su = server().superuser_client().await;
     let ident = postgres_protocol::escape::escape_identifier(user);
-    su.batch_execute(&format!("CREATE ROLE {ident} LOGIN PASSWORD '{password}'"))
-        .await
-        .unwrap();
+    server()
+        .superuser_execute(&format!("CREATE ROLE {ident} LOGIN PASSWORD '{password}'"))
+        .await;
     let mut secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port, "username": user,
                             "password": password, "dbname": "postgres", "ssl": false});
     if alternating {
@@ -89,38 +88,28 @@ async fn login_at(
     secret_id: &str,
     stage: &str,
 ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let value = stage_value(secret_id, stage).await;
     server()
-        .connect(
-            value["username"].as_str().unwrap(),
-            value["password"].as_str().unwrap(),
-            "postgres",
-        )
+        .connect_as(&stage_value(secret_id, stage).await)
         .await
 }
 
-async fn stage_value(secret_id: &str, stage: &str) -> Value {
-    serde_json::from_str(
-        &Emulator::shared()
-            .value_at(secret_id, stage)
-            .await
-            .expect("stage exists"),
-    )
-    .unwrap()
+/// Rotates `id` as the service would; a failure panics naming `label`.
+async fn rotate(engine: &PgEngine, id: &str, label: &str) {
+    Emulator::shared()
+        .rotate(engine, id)
+        .await
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
 }
 
 #[tokio::test]
 async fn alternating_users_three_rotations_keep_current_and_previous_working() {
-    let (emulator, engine) = (Emulator::shared(), engine());
+    let engine = engine();
     let base = unique("alt");
     let id = user_secret(&base, true).await;
     let mut two_back: Option<Value> = None;
     for round in 0..3 {
         let before = stage_value(&id, AWSCURRENT).await;
-        emulator
-            .rotate(&engine, &id)
-            .await
-            .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
+        rotate(&engine, &id, &format!("rotation {round}")).await;
         let current = stage_value(&id, AWSCURRENT).await;
         let expected_user = if round % 2 == 0 {
             format!("{base}_clone")
@@ -141,13 +130,7 @@ async fn alternating_users_three_rotations_keep_current_and_previous_working() {
             "AWSPREVIOUS still logs in after rotation {round}"
         );
         if let Some(old) = two_back.take() {
-            let refused = server()
-                .connect(
-                    old["username"].as_str().unwrap(),
-                    old["password"].as_str().unwrap(),
-                    "postgres",
-                )
-                .await;
+            let refused = server().connect_as(&old).await;
             assert!(
                 refused.is_err(),
                 "the credential from two rotations back is replaced"
@@ -159,15 +142,12 @@ async fn alternating_users_three_rotations_keep_current_and_previous_working() {
 
 #[tokio::test]
 async fn single_user_three_rotations_each_new_password_logs_in() {
-    let (emulator, engine) = (Emulator::shared(), engine());
+    let engine = engine();
     let user = unique("single");
     let id = user_secret(&user, false).await;
     for round in 0..3 {
         let before = stage_value(&id, AWSCURRENT).await;
-        emulator
-            .rotate(&engine, &id)
-            .await
-            .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
+        rotate(&engine, &id, &format!("rotation {round}")).await;
         let current = stage_value(&id, AWSCURRENT).await;
         assert_eq!(current["username"], user.as_str());
         assert_ne!(current["password"], before["password"]);
@@ -190,13 +170,12 @@ async fn single_user_falls_back_to_the_previous_password_when_current_no_longer_
     emulator.rotate(&engine, &id).await.unwrap();
     // Someone puts the previous password back on the server by hand.
     let previous = stage_value(&id, AWSPREVIOUS).await;
-    let su = server().superuser_client().await;
-    su.batch_execute(&format!(
-        "ALTER ROLE {user} PASSWORD '{}'",
-        previous["password"].as_str().unwrap()
-    ))
-    .await
-    .unwrap();
+    server()
+        .superuser_execute(&format!(
+            "ALTER ROLE {user} PASSWORD '{}'",
+            previous["password"].as_str().unwrap()
+        ))
+        .await;
     emulator.rotate(&engine, &id).await.unwrap();
     assert!(login_at(&id, AWSCURRENT).await.is_ok());
 }
@@ -206,16 +185,15 @@ async fn objects_grants_and_settings_follow_the_base_role() {
     let (emulator, engine) = (Emulator::shared(), engine());
     let base = unique("owner");
     let id = user_secret(&base, true).await;
-    let su = server().superuser_client().await;
-    su.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS sales; CREATE SCHEMA IF NOT EXISTS \"Mixed Case\"; \
+    server()
+        .superuser_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS sales; CREATE SCHEMA IF NOT EXISTS \"Mixed Case\"; \
          GRANT USAGE, CREATE ON SCHEMA sales TO {base}; GRANT CREATE ON SCHEMA public TO {base}; \
          ALTER ROLE {base} SET search_path TO sales, \"Mixed Case\", public; \
          ALTER ROLE {base} SET statement_timeout = '1234ms'; \
          ALTER ROLE {base} IN DATABASE postgres SET work_mem = '5MB';"
-    ))
-    .await
-    .unwrap();
+        ))
+        .await;
 
     emulator.rotate(&engine, &id).await.unwrap(); // the clone is now current
     let clone = login_at(&id, AWSCURRENT).await.unwrap();
@@ -239,11 +217,11 @@ async fn objects_grants_and_settings_follow_the_base_role() {
 
     // A grant to the base role after the clone exists reaches the clone.
     let table = unique("granted");
-    su.batch_execute(&format!(
-        "CREATE TABLE public.{table} (id int); GRANT SELECT ON public.{table} TO {base}"
-    ))
-    .await
-    .unwrap();
+    server()
+        .superuser_execute(&format!(
+            "CREATE TABLE public.{table} (id int); GRANT SELECT ON public.{table} TO {base}"
+        ))
+        .await;
     clone
         .query(&format!("SELECT * FROM public.{table}"), &[])
         .await
@@ -266,25 +244,21 @@ async fn objects_grants_and_settings_follow_the_base_role() {
 /// skipped with a warning naming it, and every other setting is copied.
 #[tokio::test]
 async fn a_base_setting_the_admin_cannot_apply_is_skipped_with_a_warning_and_the_rest_copied() {
-    let (emulator, engine) = (Emulator::shared(), engine());
+    let engine = engine();
     let base = unique("unsettable");
     let id = user_secret(&base, true).await;
     let missing_tablespace = format!("nosuch_{base}");
-    let su = server().superuser_client().await;
-    su.batch_execute(&format!(
-        "ALTER ROLE {base} SET default_tablespace = '{missing_tablespace}'; \
+    server()
+        .superuser_execute(&format!(
+            "ALTER ROLE {base} SET default_tablespace = '{missing_tablespace}'; \
          ALTER ROLE {base} SET log_min_duration_statement = '2500ms'; \
          ALTER ROLE {base} SET statement_timeout = '4321ms'; \
          ALTER ROLE {base} IN DATABASE postgres SET work_mem = '3MB';"
-    ))
-    .await
-    .unwrap();
+        ))
+        .await;
 
     for round in 0..2 {
-        emulator
-            .rotate(&engine, &id)
-            .await
-            .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
+        rotate(&engine, &id, &format!("rotation {round}")).await;
     }
     let clone = server()
         .connect(
@@ -304,6 +278,7 @@ async fn a_base_setting_the_admin_cannot_apply_is_skipped_with_a_warning_and_the
             .get(0);
         assert_eq!(shown, expected, "{name} is copied");
     }
+    let su = server().superuser_client().await;
     let copied: Vec<String> = su
         .query_one(
             "SELECT coalesce(array_agg(c ORDER BY c), '{}') FROM pg_db_role_setting s, unnest(s.setconfig) c \
@@ -343,15 +318,13 @@ async fn a_clone_made_by_aws_is_brought_up_to_date() {
     let (emulator, engine) = (Emulator::shared(), engine());
     let base = unique("legacy");
     let id = user_secret(&base, true).await;
-    let su = server().superuser_client().await;
     let clone_password = random_password();
     // What AWS's MultiUser function leaves: membership only, and tables the clone owns.
-    su.batch_execute(&format!(
+    server().superuser_execute(&format!(
         "CREATE ROLE {base}_clone LOGIN PASSWORD '{clone_password}'; GRANT {base} TO {base}_clone; \
          GRANT CREATE ON SCHEMA public TO {base}_clone; ALTER ROLE {base} SET statement_timeout = '777ms';"
     ))
-    .await
-    .unwrap();
+    .await;
     let legacy = server()
         .connect(&format!("{base}_clone"), &clone_password, "postgres")
         .await
@@ -370,7 +343,9 @@ async fn a_clone_made_by_aws_is_brought_up_to_date() {
         .unwrap()
         .get(0);
     assert_eq!(timeout, "777ms");
-    let owner: String = su
+    let owner: String = server()
+        .superuser_client()
+        .await
         .query_one(
             &format!("SELECT tableowner::text FROM pg_tables WHERE tablename = '{base}_old'"),
             &[],
@@ -432,18 +407,10 @@ async fn emergency_rotation_locks_out_the_previous_user_and_ends_its_sessions() 
     let old_session = login_at(&id, AWSCURRENT).await.unwrap();
     let old = stage_value(&id, AWSCURRENT).await;
 
-    emulator
-        .tag(&id, rotation::protocol::MODE_TAG, "emergency")
-        .await;
+    emulator.tag_emergency(&id).await;
     emulator.rotate(&engine, &id).await.unwrap();
     assert!(login_at(&id, AWSCURRENT).await.is_ok());
-    let refused = server()
-        .connect(
-            old["username"].as_str().unwrap(),
-            old["password"].as_str().unwrap(),
-            "postgres",
-        )
-        .await;
+    let refused = server().connect_as(&old).await;
     assert!(
         refused.is_err(),
         "the previous user cannot log in after an emergency rotation"
@@ -476,14 +443,8 @@ async fn hostile_and_edge_case_usernames_rotate_or_fail_cleanly() {
     ];
     for user in &rotating {
         let id = user_secret(user, true).await;
-        emulator
-            .rotate(&engine, &id)
-            .await
-            .unwrap_or_else(|e| panic!("{user:?}: {e}"));
-        emulator
-            .rotate(&engine, &id)
-            .await
-            .unwrap_or_else(|e| panic!("{user:?} second: {e}"));
+        rotate(&engine, &id, &format!("{user:?}")).await;
+        rotate(&engine, &id, &format!("{user:?} second")).await;
         assert!(login_at(&id, AWSCURRENT).await.is_ok(), "{user:?}");
     }
     let admin_still_there = server()
@@ -514,9 +475,7 @@ async fn concurrent_set_secrets_on_one_role_are_serialized() {
     let (emulator, engine) = (Emulator::shared(), engine());
     let id = user_secret(&unique("race"), true).await;
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
     let (a, b, c) = tokio::join!(
         run_step(&engine, Step::SetSecret, &id, &token),
         run_step(&engine, Step::SetSecret, &id, &token),
@@ -525,9 +484,7 @@ async fn concurrent_set_secrets_on_one_role_are_serialized() {
     for result in [a, b, c] {
         result.expect("no 'tuple concurrently updated'");
     }
-    run_step(&engine, Step::TestSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::TestSecret, &id, &token).await;
 }
 
 #[tokio::test]
@@ -690,13 +647,8 @@ async fn an_rds_managed_master_secret_is_located_through_the_rds_api() {
         let id = id.clone();
         async move {
             emulator
-                .client()
-                .put_secret_value()
-                .secret_id(&id)
-                .secret_string(value.to_string())
-                .send()
-                .await
-                .unwrap();
+                .put_value(&id, None, &value.to_string(), AWSCURRENT)
+                .await;
         }
     };
 
@@ -780,13 +732,12 @@ async fn the_admin_transaction_is_six_requests() {
     let (emulator, engine) = (Emulator::shared(), engine());
     let base = unique("counted");
     let id = user_secret(&base, true).await;
-    let su = server().superuser_client().await;
-    su.batch_execute(&format!(
-        "ALTER ROLE {base} SET search_path TO public, \"Mixed Case\"; \
-         ALTER ROLE {base} SET statement_timeout = '1234ms';"
-    ))
-    .await
-    .unwrap();
+    server()
+        .superuser_execute(&format!(
+            "ALTER ROLE {base} SET search_path TO public, \"Mixed Case\"; \
+             ALTER ROLE {base} SET statement_timeout = '1234ms';"
+        ))
+        .await;
     // The same admin, reached through the counter.
     let (port, counts) = start_request_counter().await;
     let mut admin = stage_value(&admin_secret().await, AWSCURRENT).await;
@@ -800,13 +751,8 @@ async fn the_admin_transaction_is_six_requests() {
             .await
     );
     emulator
-        .client()
-        .put_secret_value()
-        .secret_id(&id)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
+        .put_value(&id, None, &value.to_string(), AWSCURRENT)
+        .await;
 
     // The first rotation creates the clone, the second re-syncs it.
     for round in 0..2 {

@@ -6,9 +6,9 @@ use rotation::protocol::{AWSCURRENT, AWSPENDING};
 use rotation::{RotationError, SecretStore, Step};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use testkit::emulator::run_step;
+use testkit::emulator::run_step_ok;
 use testkit::redis::scenario::{
-    admin_secret_for, engine, rotate_checking, user_secret, Credential,
+    admin_secret_for, engine, rotate_checking, user_secret, user_secret_with_admin, Credential,
 };
 use testkit::redis::RedisOptions;
 use testkit::{Emulator, RedisServer};
@@ -48,13 +48,7 @@ async fn acl_line(server: &RedisServer, user: &str) -> String {
 async fn single_user_keeps_the_previous_password_until_the_next_rotation() {
     let first = password();
     let server = server(&[&format!("user app on >{first} ~app:* +@all -@admin")]);
-    let id = user_secret(
-        &server,
-        "app",
-        &first,
-        json!({"masterarn": admin_secret_for(&server).await}),
-    )
-    .await;
+    let id = user_secret_with_admin(&server, "app", &first, json!({})).await;
     let engine = engine();
     let mut history = vec![Credential::current(&id).await];
     for round in 1..=3 {
@@ -90,9 +84,8 @@ async fn alternating_users_take_turns_and_the_previous_works_until_the_next_rota
     let server = server(&[&format!(
         "user app on >{first} ~app:* &news:* +@read +@write -flushall"
     )]);
-    let extra =
-        json!({"masterarn": admin_secret_for(&server).await, "strategy": "alternating-users"});
-    let id = user_secret(&server, "app", &first, extra).await;
+    let extra = json!({"strategy": "alternating-users"});
+    let id = user_secret_with_admin(&server, "app", &first, extra).await;
     let engine = engine();
     let mut history = vec![Credential::current(&id).await];
     for (round, expected_user) in [(1, "app_clone"), (2, "app"), (3, "app_clone")] {
@@ -210,14 +203,8 @@ async fn emergency_rotations_revoke_the_previous_credential_now() {
     for strategy in ["single-user", "alternating-users"] {
         let first = password();
         let server = server(&[&format!("user app on >{first} ~* +@all -@admin")]);
-        let admin = admin_secret_for(&server).await;
-        let id = user_secret(
-            &server,
-            "app",
-            &first,
-            json!({"masterarn": admin, "strategy": strategy}),
-        )
-        .await;
+        let extra = json!({"strategy": strategy});
+        let id = user_secret_with_admin(&server, "app", &first, extra).await;
         emulator.rotate(&engine, &id).await.unwrap();
         let previous = Credential::current(&id).await;
         let mut session = server
@@ -268,18 +255,10 @@ async fn emergency_rotations_revoke_the_previous_credential_now() {
 async fn every_step_can_be_repeated_and_resumed() {
     let first = password();
     let server = server(&[&format!("user app on >{first} ~* +@all -@admin")]);
-    let id = user_secret(
-        &server,
-        "app",
-        &first,
-        json!({"masterarn": admin_secret_for(&server).await}),
-    )
-    .await;
+    let id = user_secret_with_admin(&server, "app", &first, json!({})).await;
     let (emulator, engine) = (Emulator::shared(), engine());
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
     let pending = Credential::at(&id, AWSPENDING).await.unwrap();
     // A setSecret that crashed after its ACL SETUSER: the pending password is already there.
     let mut admin_con = server.admin().await;
@@ -297,9 +276,7 @@ async fn every_step_can_be_repeated_and_resumed() {
         Step::TestSecret,
         Step::TestSecret,
     ] {
-        run_step(&engine, step, &id, &token)
-            .await
-            .unwrap_or_else(|e| panic!("{step}: {e}"));
+        run_step_ok(&engine, step, &id, &token).await;
     }
     assert_eq!(
         Credential::at(&id, AWSPENDING).await.unwrap(),
@@ -307,9 +284,7 @@ async fn every_step_can_be_repeated_and_resumed() {
         "createSecret kept its value"
     );
     for _ in 0..2 {
-        run_step(&engine, Step::FinishSecret, &id, &token)
-            .await
-            .unwrap();
+        run_step_ok(&engine, Step::FinishSecret, &id, &token).await;
     }
     assert_eq!(Credential::at(&id, AWSCURRENT).await.unwrap(), pending);
     let user = server.acl_user("app").await.unwrap();

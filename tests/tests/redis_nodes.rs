@@ -7,7 +7,7 @@ use rotation::{RotationError, Step};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use testkit::emulator::run_step;
+use testkit::emulator::{run_step, run_step_ok};
 use testkit::redis::scenario::{
     admin_secret_for, admin_secret_with, engine, user_secret, Credential,
 };
@@ -126,12 +126,8 @@ async fn a_primary_and_its_replica_both_get_the_change_and_test_secret_checks_bo
 
     // testSecret logs in on every node: a replica that lost the pending password fails it.
     let token = emulator.stage_rotation(&id).await;
-    run_step(&engine, Step::CreateSecret, &id, &token)
-        .await
-        .unwrap();
-    run_step(&engine, Step::SetSecret, &id, &token)
-        .await
-        .unwrap();
+    run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
+    run_step_ok(&engine, Step::SetSecret, &id, &token).await;
     let pending = Credential::at(&id, "AWSPENDING").await.unwrap();
     assert!(
         works_everywhere(&pending, &nodes).await,

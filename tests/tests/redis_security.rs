@@ -11,13 +11,26 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use testkit::lambda::workspace_binary;
 use testkit::redis::scenario::{
-    admin_secret_with, engine, rotate_checking, user_secret, Credential, SecretMaterial,
+    admin_secret_with, engine, rotate_checking, rotate_times, user_secret, Credential,
+    SecretMaterial,
 };
 use testkit::redis::{Monitor, RedisOptions, TlsFiles, WireTap};
 use testkit::{Emulator, FunctionProcess, LogCapture, RedisServer};
 
 fn password() -> String {
     generate_password(32).expose_secret().to_owned()
+}
+
+/// A server whose user `app` (password `app_pw`, every command but @admin) is reached in plaintext
+/// and over TLS with `tls`'s certificate; `extra` redis.conf lines.
+fn tls_server(tls: &TlsFiles, app_pw: &str, extra: &[&str]) -> RedisServer {
+    RedisServer::start_opts(RedisOptions {
+        users: &[&format!("user app on >{app_pw} ~* +@all -@admin")],
+        tls: Some(tls),
+        extra,
+        ..Default::default()
+    })
+    .expect("redis-server starts with TLS")
 }
 
 #[tokio::test]
@@ -233,12 +246,7 @@ async fn an_admin_with_only_the_documented_permissions_suffices() {
 async fn tls_verifies_the_certificate_authority_and_the_host_name() {
     let (tls, other_ca) = (TlsFiles::generate().unwrap(), TlsFiles::generate().unwrap());
     let app_pw = password();
-    let server = RedisServer::start_opts(RedisOptions {
-        users: &[&format!("user app on >{app_pw} ~* +@all -@admin")],
-        tls: Some(&tls),
-        ..Default::default()
-    })
-    .unwrap();
+    let server = tls_server(&tls, &app_pw, &[]);
     let tls_port = server.tls_port.unwrap();
     let (emulator, engine) = (Emulator::shared(), engine());
     // The admin secret holds the TLS settings; the application secret names the same server.
@@ -291,21 +299,10 @@ async fn tls_verifies_the_certificate_authority_and_the_host_name() {
     let mut extra = secret("localhost", &tls.ca_pem);
     extra["masterarn"] = json!(admin_secret_with(extra.clone()).await);
     let id = user_secret(&server, "app", &app_pw, extra).await;
-    for _ in 0..2 {
-        emulator
-            .rotate(&engine, &id)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    rotate_times(&engine, &id, 2).await;
     for stage in [AWSCURRENT, AWSPREVIOUS] {
-        assert!(
-            Credential::at(&id, stage)
-                .await
-                .unwrap()
-                .works_on(&server)
-                .await,
-            "{stage}"
-        );
+        let credential = Credential::expect_at(&id, stage).await;
+        assert!(credential.works_on(&server).await, "{stage}");
     }
 }
 
@@ -315,13 +312,7 @@ async fn mutual_tls_presents_the_client_certificate_the_secret_holds() {
     let (client_cert, client_key) = tls.client_identity().unwrap();
     let (foreign_cert, foreign_key) = other_ca.client_identity().unwrap();
     let app_pw = password();
-    let server = RedisServer::start_opts(RedisOptions {
-        users: &[&format!("user app on >{app_pw} ~* +@all -@admin")],
-        tls: Some(&tls),
-        extra: &["tls-auth-clients yes"],
-        ..Default::default()
-    })
-    .unwrap();
+    let server = tls_server(&tls, &app_pw, &["tls-auth-clients yes"]);
     let tls_port = server.tls_port.unwrap();
     let (emulator, engine) = (Emulator::shared(), engine());
     // The client certificate is the admin secret's, as are the other connection settings.
@@ -357,21 +348,10 @@ async fn mutual_tls_presents_the_client_certificate_the_secret_holds() {
         secret(Some((client_cert.as_str(), client_key.as_str()))).await,
     )
     .await;
-    for _ in 0..2 {
-        emulator
-            .rotate(&engine, &id)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    rotate_times(&engine, &id, 2).await;
     for stage in [AWSCURRENT, AWSPREVIOUS] {
-        assert!(
-            Credential::at(&id, stage)
-                .await
-                .unwrap()
-                .works_on(&server)
-                .await,
-            "{stage}"
-        );
+        let credential = Credential::expect_at(&id, stage).await;
+        assert!(credential.works_on(&server).await, "{stage}");
     }
     let key_body = client_key
         .lines()
@@ -387,12 +367,7 @@ async fn mutual_tls_presents_the_client_certificate_the_secret_holds() {
 async fn the_redis_function_binary_rotates_through_the_runtime_api_over_tls() {
     let tls = TlsFiles::generate().unwrap();
     let app_pw = password();
-    let server = RedisServer::start_opts(RedisOptions {
-        users: &[&format!("user app on >{app_pw} ~* +@all -@admin")],
-        tls: Some(&tls),
-        ..Default::default()
-    })
-    .unwrap();
+    let server = tls_server(&tls, &app_pw, &[]);
     let emulator = Emulator::shared();
     // No `ca_bundle` in the secrets: the function's ROTATION_CA_BUNDLE_FILE names the CA file.
     let endpoint = json!({"host": "localhost", "port": server.tls_port, "tls": true});
@@ -427,9 +402,8 @@ async fn the_redis_function_binary_rotates_through_the_runtime_api_over_tls() {
     assert_eq!(current.username, "app");
     assert!(current.works_on(&server).await);
     assert!(
-        Credential::at(&id, AWSPREVIOUS)
+        Credential::expect_at(&id, AWSPREVIOUS)
             .await
-            .unwrap()
             .works_on(&server)
             .await
     );

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use testkit::emulator::stage_value;
 use testkit::lambda::{workspace_binary, InvocationError};
 use testkit::postgres::{FakePostgres, Relay, RoleSnapshot, SUPERUSER};
 use testkit::tls::TestCa;
@@ -116,8 +117,13 @@ async fn app_secret(user: &str, password: &str, admin: Option<&str>, extra: Valu
         .await
 }
 
-async fn stage_value(id: &str, stage: &str) -> Value {
-    serde_json::from_str(&Emulator::shared().value_at(id, stage).await.expect("stage")).unwrap()
+/// A new LOGIN role named after `prefix` and its application secret (alternating users under
+/// `admin`): the user, its password and the secret's id.
+async fn app_user(prefix: &str, admin: &str) -> (String, String, String) {
+    let user = unique(prefix);
+    let password = create_role(&user, "").await;
+    let id = app_secret(&user, &password, Some(admin), json!({})).await;
+    (user, password, id)
 }
 
 /// What the secret's writer does: PutSecretValue, which makes the new value AWSCURRENT.
@@ -130,6 +136,12 @@ async fn put_current(id: &str, value: &Value) {
         .send()
         .await
         .expect("PutSecretValue");
+}
+
+/// What the secret's writer does to change some fields of AWSCURRENT (`changes` as [`merged`]
+/// takes them).
+async fn rewrite_current(id: &str, changes: Value) {
+    put_current(id, &merged(stage_value(id, AWSCURRENT).await, changes)).await;
 }
 
 /// Puts `value` on the empty AWSPENDING version `token` that RotateSecret made.
@@ -177,6 +189,29 @@ async fn rotate(function: &FunctionProcess, id: &str) -> Result<String, (Step, I
     let token = Emulator::shared().stage_rotation(id).await;
     run_steps(function, id, &token, &Step::ALL).await?;
     Ok(token)
+}
+
+/// As [`rotate`]; a failure panics naming `label` and the step. Returns the token.
+async fn rotated(function: &FunctionProcess, id: &str, label: &str) -> String {
+    rotate(function, id)
+        .await
+        .unwrap_or_else(|(s, e)| panic!("{label}: {s}: {e:?}"))
+}
+
+/// Tags the secret for an emergency, stages a rotation and runs it up to (not including)
+/// finishSecret; a failure panics naming `label` and the step. Returns the token.
+async fn emergency_up_to_finish(function: &FunctionProcess, id: &str, label: &str) -> String {
+    Emulator::shared().tag_emergency(id).await;
+    let token = Emulator::shared().stage_rotation(id).await;
+    run_steps(
+        function,
+        id,
+        &token,
+        &[Step::CreateSecret, Step::SetSecret, Step::TestSecret],
+    )
+    .await
+    .unwrap_or_else(|(s, e)| panic!("{label}: {s}: {e:?}"));
+    token
 }
 
 /// What an attack must leave as it was: the watched roles (the admin always among them) and the
@@ -240,6 +275,18 @@ async fn refused_untouched(
     let err = assert_failed(rotate(function, id).await, at, kind, mentions, label);
     untouched.check(label).await;
     err
+}
+
+/// As [`refused_untouched`] for the refusal most attacks meet: "Refused" at setSecret.
+async fn refused(
+    function: &FunctionProcess,
+    id: &str,
+    roles: &[&str],
+    mentions: &[&str],
+    label: &str,
+) -> InvocationError {
+    let refusal = (Step::SetSecret, "Refused");
+    refused_untouched(function, id, roles, refusal, mentions, label).await
 }
 
 /// The attack failed at `at` with `kind`, and its message names each of `mentions`.
@@ -341,16 +388,12 @@ async fn awscurrent_naming_another_role_is_refused_without_proof_of_possession()
     for target in [victim.as_str(), SUPERUSER, ADMIN] {
         let id = app_secret(&attacker, &attacker_password, Some(&admin), json!({})).await;
         let chosen = random_password();
-        let mut value = stage_value(&id, AWSCURRENT).await;
-        value["username"] = json!(target);
-        value["password"] = json!(chosen);
-        put_current(&id, &value).await;
+        rewrite_current(&id, json!({"username": target, "password": chosen})).await;
         let clone = format!("{target}_clone");
-        let err = refused_untouched(
+        let err = refused(
             &function,
             &id,
             &[target, &clone, &attacker],
-            (Step::SetSecret, "Refused"),
             &[target, "break_glass_users", "ROTATION_BREAK_GLASS_USERS"],
             target,
         )
@@ -375,22 +418,17 @@ async fn awscurrent_naming_a_victims_alternate_is_refused() {
     let admin = admin_secret(json!({})).await;
 
     // The clone name of an existing victim: the pending user would be the victim itself.
-    let attacker = unique("tenant");
-    let attacker_password = create_role(&attacker, "").await;
+    let (_, _, id) = app_user("tenant", &admin).await;
     let victim = unique("victim");
     let victim_password = create_role(&victim, "").await;
-    let id = app_secret(&attacker, &attacker_password, Some(&admin), json!({})).await;
-    let mut value = stage_value(&id, AWSCURRENT).await;
     let chosen = random_password();
-    value["username"] = json!(format!("{victim}_clone"));
-    value["password"] = json!(chosen);
-    put_current(&id, &value).await;
     let victim_clone = format!("{victim}_clone");
-    let err = refused_untouched(
+    rewrite_current(&id, json!({"username": victim_clone, "password": chosen})).await;
+    let roles = [victim.as_str(), victim_clone.as_str()];
+    let err = refused(
         &function,
         &id,
-        &[&victim, &victim_clone],
-        (Step::SetSecret, "Refused"),
+        &roles,
         &["break_glass_users"],
         "victim_clone",
     )
@@ -409,18 +447,16 @@ async fn awscurrent_naming_a_victims_alternate_is_refused() {
 
     // A victim whose name is the attacker's alternate, but which is not a member of the attacker's
     // role: neither function made it, so the admin leaves it alone (and its objects with it).
-    let attacker = unique("tenant");
-    let attacker_password = create_role(&attacker, "").await;
+    let (attacker, _, id) = app_user("tenant", &admin).await;
     let victim = format!("{attacker}_clone");
     let victim_password = create_role(&victim, "").await;
     superuser(&format!("CREATE TABLE public.{victim}_data (id int); ALTER TABLE public.{victim}_data OWNER TO {victim}")).await;
-    let id = app_secret(&attacker, &attacker_password, Some(&admin), json!({})).await;
-    let err = refused_untouched(
+    let mentions = [victim.as_str(), "not a member"];
+    let err = refused(
         &function,
         &id,
         &[&victim, &attacker],
-        (Step::SetSecret, "Refused"),
-        &[&victim, "not a member"],
+        &mentions,
         "x_clone of x",
     )
     .await;
@@ -452,12 +488,12 @@ async fn the_admins_own_user_is_never_rotated_through_an_application_secret() {
     let admin = admin_secret(json!({})).await;
     let id = app_secret(ADMIN, admin_password().await, Some(&admin), json!({})).await;
     let admin_clone = format!("{ADMIN}_clone");
-    let err = refused_untouched(
+    let mentions = ["admin's own user", "privileged_users"];
+    let err = refused(
         &function,
         &id,
         &[&admin_clone],
-        (Step::SetSecret, "Refused"),
-        &["admin's own user", "privileged_users"],
+        &mentions,
         "admin credential",
     )
     .await;
@@ -466,20 +502,15 @@ async fn the_admins_own_user_is_never_rotated_through_an_application_secret() {
     // A break-glass prefix broader than meant reaches the admin's own name: still refused, inside
     // the admin's transaction, and no break-glass is recorded.
     let admin = admin_secret(json!({"break_glass_users": [format!("{ADMIN}*")]})).await;
-    let attacker = unique("tenant");
-    let attacker_password = create_role(&attacker, "").await;
-    let id = app_secret(&attacker, &attacker_password, Some(&admin), json!({})).await;
+    let (_, _, id) = app_user("tenant", &admin).await;
     let chosen = random_password();
-    let mut value = stage_value(&id, AWSCURRENT).await;
-    value["username"] = json!(admin_clone);
-    value["password"] = json!(chosen);
-    put_current(&id, &value).await;
-    let err = refused_untouched(
+    rewrite_current(&id, json!({"username": admin_clone, "password": chosen})).await;
+    let mentions = ["admin's own user"];
+    let err = refused(
         &function,
         &id,
         &[&admin_clone],
-        (Step::SetSecret, "Refused"),
-        &["admin's own user"],
+        &mentions,
         "break-glass prefix",
     )
     .await;
@@ -499,15 +530,8 @@ async fn a_superuser_is_rotated_only_when_the_admin_side_names_it() {
 
     let admin = admin_secret(json!({})).await;
     let id = app_secret(&user, &password, Some(&admin), json!({})).await;
-    let err = refused_untouched(
-        &function,
-        &id,
-        &[&user, &clone],
-        (Step::SetSecret, "Refused"),
-        &[&user, "superuser", "privileged_users"],
-        "superuser",
-    )
-    .await;
+    let mentions = [user.as_str(), "superuser", "privileged_users"];
+    let err = refused(&function, &id, &[&user, &clone], &mentions, "superuser").await;
     assert_no_secret(&function, &[&id], &[&password], &[&err.error_message]).await;
 
     // A superuser admin whose secret lists the user in privileged_users: allowed. The clone is
@@ -518,13 +542,9 @@ async fn a_superuser_is_rotated_only_when_the_admin_side_names_it() {
     let su_admin = Emulator::shared()
         .create_secret("trust-su-admin", &su_admin.to_string())
         .await;
-    let mut value = stage_value(&id, AWSCURRENT).await;
-    value["masterarn"] = json!(su_admin);
-    put_current(&id, &value).await;
+    rewrite_current(&id, json!({"masterarn": su_admin})).await;
     let before = server().role_snapshot(&user).await.unwrap();
-    rotate(&function, &id)
-        .await
-        .unwrap_or_else(|(s, e)| panic!("{s}: {e:?}"));
+    rotated(&function, &id, "a superuser named by the admin side").await;
     let current = stage_value(&id, AWSCURRENT).await;
     assert_eq!(current["username"], clone.as_str());
     assert!(logs_in(&clone, current["password"].as_str().unwrap()).await);
@@ -553,23 +573,12 @@ async fn a_superuser_is_rotated_only_when_the_admin_side_names_it() {
 async fn an_owner_role_the_base_does_not_hold_is_refused() {
     let function = function(&[]).await;
     let admin = admin_secret(json!({})).await;
-    let user = unique("own_app");
-    let password = create_role(&user, "").await;
+    let (user, password, id) = app_user("own_app", &admin).await;
     let clone = format!("{user}_clone");
-    let id = app_secret(&user, &password, Some(&admin), json!({})).await;
     for owner in [ADMIN, "pg_read_server_files"] {
-        let mut value = stage_value(&id, AWSCURRENT).await;
-        value["owner_role"] = json!(owner);
-        put_current(&id, &value).await;
-        let err = refused_untouched(
-            &function,
-            &id,
-            &[&user, &clone, owner],
-            (Step::SetSecret, "Refused"),
-            &["owner_role", owner],
-            owner,
-        )
-        .await;
+        rewrite_current(&id, json!({"owner_role": owner})).await;
+        let roles = [user.as_str(), clone.as_str(), owner];
+        let err = refused(&function, &id, &roles, &["owner_role", owner], owner).await;
         assert_no_secret(&function, &[&id], &[&password], &[&err.error_message]).await;
     }
 
@@ -579,13 +588,9 @@ async fn an_owner_role_the_base_does_not_hold_is_refused() {
         "CREATE ROLE {owner} NOLOGIN; GRANT {owner} TO {user}"
     ))
     .await;
-    let mut value = stage_value(&id, AWSCURRENT).await;
-    value["owner_role"] = json!(owner);
-    put_current(&id, &value).await;
+    rewrite_current(&id, json!({"owner_role": owner})).await;
     let before = server().role_snapshot(&user).await.unwrap();
-    rotate(&function, &id)
-        .await
-        .unwrap_or_else(|(s, e)| panic!("{s}: {e:?}"));
+    rotated(&function, &id, "an owner role the base holds").await;
     let after = server().role_snapshot(&user).await.unwrap();
     assert_eq!(
         before.member_of, after.member_of,
@@ -601,16 +606,15 @@ async fn an_owner_role_the_base_does_not_hold_is_refused() {
 async fn a_pending_value_planted_before_create_secret_is_refused() {
     let function = function(&[]).await;
     let admin = admin_secret(json!({})).await;
-    let attacker = unique("tenant");
-    let attacker_password = create_role(&attacker, "").await;
+    let (attacker, _, id) = app_user("tenant", &admin).await;
     let victim = unique("victim");
     create_role(&victim, "").await;
-    let id = app_secret(&attacker, &attacker_password, Some(&admin), json!({})).await;
     let token = Emulator::shared().stage_rotation(&id).await;
     let chosen = random_password();
-    let mut planted = stage_value(&id, AWSCURRENT).await;
-    planted["username"] = json!(victim);
-    planted["password"] = json!(chosen);
+    let planted = merged(
+        stage_value(&id, AWSCURRENT).await,
+        json!({"username": victim, "password": chosen}),
+    );
     plant_pending(&id, &token, &planted).await;
     let untouched = Untouched::watch(&id, &[&victim, &attacker]).await;
 
@@ -656,9 +660,7 @@ async fn a_sealed_pending_value_that_changes_more_than_the_credential_is_refused
         ("another user", json!({"username": victim}), "`username`"),
     ];
     for (label, change, says) in cases {
-        let user = unique("sealed");
-        let password = create_role(&user, "").await;
-        let id = app_secret(&user, &password, Some(&admin), json!({})).await;
+        let (user, password, id) = app_user("sealed", &admin).await;
         let token = Emulator::shared().stage_rotation(&id).await;
         let current_raw = Emulator::shared().value_at(&id, AWSCURRENT).await.unwrap();
         let current = SecretValue::parse(&current_raw).unwrap();
@@ -731,15 +733,7 @@ async fn an_application_endpoint_on_a_fake_server_never_receives_a_credential() 
             json!({"host": host, "port": fake.port}),
         )
         .await;
-        let err = refused_untouched(
-            &function,
-            &id,
-            &[&user, &clone],
-            (Step::SetSecret, "Refused"),
-            &[field],
-            label,
-        )
-        .await;
+        let err = refused(&function, &id, &[&user, &clone], &[field], label).await;
         let received = fake.received();
         let admin_password = admin_password().await.as_bytes();
         assert!(
@@ -846,15 +840,8 @@ async fn another_port_of_the_same_server_is_used_only_when_the_admin_secret_list
     let clone = format!("{user}_clone");
     let admin = admin_secret(json!({})).await;
     let id = app_secret(&user, &password, Some(&admin), json!({"port": relay.port})).await;
-    let err = refused_untouched(
-        &function,
-        &id,
-        &[&user, &clone],
-        (Step::SetSecret, "Refused"),
-        &["`port`", "endpoints"],
-        "unlisted port",
-    )
-    .await;
+    let mentions = ["`port`", "endpoints"];
+    let err = refused(&function, &id, &[&user, &clone], &mentions, "unlisted port").await;
     assert_eq!(
         relay.connections(),
         0,
@@ -863,12 +850,8 @@ async fn another_port_of_the_same_server_is_used_only_when_the_admin_secret_list
     assert_no_secret(&function, &[&id], &[&password], &[&err.error_message]).await;
 
     let listed = admin_secret(json!({"endpoints": [format!("127.0.0.1:{}", relay.port)]})).await;
-    let mut value = stage_value(&id, AWSCURRENT).await;
-    value["masterarn"] = json!(listed);
-    put_current(&id, &value).await;
-    rotate(&function, &id)
-        .await
-        .unwrap_or_else(|(s, e)| panic!("{s}: {e:?}"));
+    rewrite_current(&id, json!({"masterarn": listed})).await;
+    rotated(&function, &id, "listed port").await;
     let current = stage_value(&id, AWSCURRENT).await;
     assert!(logs_in(&clone, current["password"].as_str().unwrap()).await);
     assert!(
@@ -881,20 +864,20 @@ async fn another_port_of_the_same_server_is_used_only_when_the_admin_secret_list
 async fn a_current_password_that_does_not_log_in_is_refused_naming_the_way_out() {
     let function = function(&[]).await;
     let admin = admin_secret(json!({})).await;
-    let user = unique("lost");
-    let password = create_role(&user, "").await;
-    let id = app_secret(&user, &password, Some(&admin), json!({})).await;
+    let (user, password, id) = app_user("lost", &admin).await;
     let wrong = random_password();
-    let mut value = stage_value(&id, AWSCURRENT).await;
-    value["password"] = json!(wrong);
-    put_current(&id, &value).await;
+    rewrite_current(&id, json!({"password": wrong})).await;
     let clone = format!("{user}_clone");
-    let err = refused_untouched(
+    let mentions = [
+        user.as_str(),
+        "break_glass_users",
+        "ROTATION_BREAK_GLASS_USERS",
+    ];
+    let err = refused(
         &function,
         &id,
         &[&user, &clone],
-        (Step::SetSecret, "Refused"),
-        &[&user, "break_glass_users", "ROTATION_BREAK_GLASS_USERS"],
+        &mentions,
         "wrong password",
     )
     .await;
@@ -929,12 +912,8 @@ async fn break_glass_allowed_by_the_admin_side_rotates_and_is_audited() {
         let password = create_role(user, "").await;
         let id = app_secret(user, &password, Some(&admin), json!({})).await;
         let wrong = random_password();
-        let mut value = stage_value(&id, AWSCURRENT).await;
-        value["password"] = json!(wrong);
-        put_current(&id, &value).await;
-        rotate(&function, &id)
-            .await
-            .unwrap_or_else(|(s, e)| panic!("{user}: {s}: {e:?}"));
+        rewrite_current(&id, json!({"password": wrong})).await;
+        rotated(&function, &id, user).await;
         let current = stage_value(&id, AWSCURRENT).await;
         assert_eq!(current["username"], format!("{user}_clone").as_str());
         assert!(
@@ -998,9 +977,7 @@ async fn a_single_user_whose_password_no_longer_logs_in_is_not_repaired_silently
             )
             .await;
         } else {
-            rotate(&function, &id)
-                .await
-                .unwrap_or_else(|(s, e)| panic!("{s}: {e:?}"));
+            rotated(&function, &id, "single user, break-glass").await;
             let current = stage_value(&id, AWSCURRENT).await;
             assert!(logs_in(user, current["password"].as_str().unwrap()).await);
             let audit = break_glass_lines(&function, user);
@@ -1048,15 +1025,7 @@ async fn an_existing_clone_that_holds_more_than_its_base_is_left_untouched() {
         let clone_password = create_role(&clone, attributes).await;
         superuser(&grant.replace("{base}", &base).replace("{clone}", &clone)).await;
         let id = app_secret(&base, &password, Some(&admin), json!({})).await;
-        let err = refused_untouched(
-            &function,
-            &id,
-            &[&base, &clone],
-            (Step::SetSecret, "Refused"),
-            &[&clone, says],
-            label,
-        )
-        .await;
+        let err = refused(&function, &id, &[&base, &clone], &[&clone, says], label).await;
         assert!(
             logs_in(&clone, &clone_password).await,
             "{label}: the clone still logs in"
@@ -1079,28 +1048,15 @@ async fn an_existing_clone_that_holds_more_than_its_base_is_left_untouched() {
 async fn an_emergency_revocation_is_not_outrun_by_logins_in_flight() {
     let function = function(&[]).await;
     let admin = admin_secret(json!({})).await;
-    let base = unique("raced");
-    let password = create_role(&base, "").await;
-    let id = app_secret(&base, &password, Some(&admin), json!({})).await;
-    rotate(&function, &id)
-        .await
-        .unwrap_or_else(|(s, e)| panic!("routine rotation: {s}: {e:?}"));
+    let (_, password, id) = app_user("raced", &admin).await;
+    rotated(&function, &id, "routine rotation").await;
     for round in 0..3 {
         let demoted = stage_value(&id, AWSCURRENT).await;
         let (user, user_password) = (
             demoted["username"].as_str().unwrap().to_owned(),
             demoted["password"].as_str().unwrap().to_owned(),
         );
-        Emulator::shared().tag(&id, MODE_TAG, "emergency").await;
-        let token = Emulator::shared().stage_rotation(&id).await;
-        run_steps(
-            &function,
-            &id,
-            &token,
-            &[Step::CreateSecret, Step::SetSecret, Step::TestSecret],
-        )
-        .await
-        .unwrap_or_else(|(s, e)| panic!("round {round}: {s}: {e:?}"));
+        let token = emergency_up_to_finish(&function, &id, &format!("round {round}")).await;
 
         // A crowd of clients logging in as the demoted user as fast as they can, each keeping its
         // latest sessions, while finishSecret runs.
@@ -1176,16 +1132,7 @@ async fn a_single_user_emergency_ends_the_old_passwords_sessions() {
         .connect(&user, &password, "postgres")
         .await
         .unwrap();
-    Emulator::shared().tag(&id, MODE_TAG, "emergency").await;
-    let token = Emulator::shared().stage_rotation(&id).await;
-    run_steps(
-        &function,
-        &id,
-        &token,
-        &[Step::CreateSecret, Step::SetSecret, Step::TestSecret],
-    )
-    .await
-    .unwrap_or_else(|(s, e)| panic!("{s}: {e:?}"));
+    let token = emergency_up_to_finish(&function, &id, "emergency").await;
     assert!(
         old_session.query_one("SELECT 1", &[]).await.is_ok(),
         "the old password's session is still open before finishSecret"

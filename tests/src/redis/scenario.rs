@@ -52,6 +52,28 @@ pub async fn user_secret(
         .await
 }
 
+/// A user secret on `server` (as [`user_secret`]) whose `masterarn` is a new admin secret for
+/// `server`, with `extra` fields merged in; returns its ARN.
+pub async fn user_secret_with_admin(
+    server: &RedisServer,
+    username: &str,
+    password: &str,
+    mut extra: Value,
+) -> String {
+    extra["masterarn"] = json!(admin_secret_for(server).await);
+    user_secret(server, username, password, extra).await
+}
+
+/// Rotates `id` `times` times as the service would; a failure panics naming the rotation.
+pub async fn rotate_times(engine: &RedisEngine, id: &str, times: usize) {
+    for round in 1..=times {
+        Emulator::shared()
+            .rotate(engine, id)
+            .await
+            .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
+    }
+}
+
 /// Runs the four steps one by one and checks after each that AWSCURRENT logs in.
 pub async fn rotate_checking(engine: &RedisEngine, id: &str, server: &RedisServer, round: usize) {
     let token = Emulator::shared().stage_rotation(id).await;
@@ -95,6 +117,13 @@ impl Credential {
         Self::at(secret_id, AWSCURRENT)
             .await
             .expect("the secret has an AWSCURRENT value")
+    }
+
+    /// The credential at `stage`; panics when the stage holds none.
+    pub async fn expect_at(secret_id: &str, stage: &str) -> Self {
+        Self::at(secret_id, stage)
+            .await
+            .unwrap_or_else(|| panic!("the secret has a credential at {stage}"))
     }
 
     pub async fn works_on(&self, server: &RedisServer) -> bool {

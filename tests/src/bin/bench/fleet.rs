@@ -5,8 +5,7 @@
 
 use crate::setup::{credential_at, pg_login, redis_value, BenchResult, Stack};
 use crate::stats::Samples;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_secretsmanager::types::RotationRulesType;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 use rotation::audit::Telemetry;
 use rotation::postgres::PostgresBackend;
@@ -17,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use testkit::emulator::{run_steps, UNKNOWN_ROTATION_LAMBDA};
+use testkit::emulator::{request_rotation, run_steps};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -111,24 +110,9 @@ pub async fn run(
 
 async fn rotate(engines: &Engines, target: Target, id: &str) -> Result<(), String> {
     let token = uuid::Uuid::new_v4().to_string();
-    let staged = engines
-        .client
-        .rotate_secret()
-        .secret_id(id)
-        .client_request_token(&token)
-        .rotation_lambda_arn(UNKNOWN_ROTATION_LAMBDA)
-        .rotation_rules(
-            RotationRulesType::builder()
-                .automatically_after_days(90)
-                .build(),
-        )
-        .send()
-        .await;
-    match staged {
-        Ok(_) => {}
-        // The emulator does not know the Lambda: rotation is enabled and AWSPENDING staged.
-        Err(e) if e.code() == Some("ResourceNotFoundException") => {}
-        Err(e) => return Err(format!("RotateSecret: {}", DisplayErrorContext(e))),
+    // The emulator does not know the Lambda: rotation is enabled and AWSPENDING staged.
+    if let Err(e) = request_rotation(&engines.client, id, &token, 90).await {
+        return Err(format!("RotateSecret: {}", DisplayErrorContext(e)));
     }
     let result = match target {
         Target::Postgres => run_steps(&engines.postgres, id, &token).await,

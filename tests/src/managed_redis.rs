@@ -1,0 +1,186 @@
+//! Redis users managed through the ElastiCache and MemoryDB control planes, against the emulator:
+//! SDK clients pointed at it, and its private configuration endpoint (`/_emulator/managed-redis`,
+//! see `managed_redis_emulator.py`) that says which kit redis-servers receive the users' changes,
+//! how long a change stays `modifying`, and how many calls to throttle.
+//!
+//! Each [`ManagedRedis`] is a scope of its own: its clients sign with an access key id no other
+//! scope uses, and the emulator keys nodes, timing and injected faults on it, so tests running in
+//! parallel on the shared emulator never see each other's settings.
+
+use crate::emulator::REGION;
+use crate::redis::{admin_password, RedisServer, ADMIN};
+use crate::Emulator;
+pub use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The emulator's configuration endpoint.
+pub const CONFIG_PATH: &str = "/_emulator/managed-redis";
+
+/// One scope of the emulator's managed-Redis control planes.
+pub struct ManagedRedis<'a> {
+    emulator: &'a Emulator,
+    access_key: String,
+}
+
+impl<'a> ManagedRedis<'a> {
+    /// A new scope on `emulator`, with no node yet (changes then reach no server).
+    pub fn new(emulator: &'a Emulator) -> Self {
+        let id = uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .to_ascii_uppercase();
+        Self {
+            emulator,
+            access_key: format!("AKIDMR{}", &id[..14]),
+        }
+    }
+
+    /// The access key id the scope's clients sign with (the scope's name in the emulator).
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// Makes `servers` (plaintext port, the kit's admin user) the nodes every change of this
+    /// scope is applied to, and `modifying` the time a change takes.
+    pub async fn attach(&self, servers: &[&RedisServer], modifying: Duration) {
+        let nodes: Vec<Value> = servers
+            .iter()
+            .map(|server| {
+                json!({
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "username": ADMIN,
+                    "password": admin_password().expose_secret(),
+                })
+            })
+            .collect();
+        self.configure(json!({"nodes": nodes, "modifying_seconds": modifying.as_secs_f64()}))
+            .await;
+    }
+
+    /// Makes the scope's next `calls` calls fail with the service's throttling error.
+    pub async fn throttle_next(&self, calls: u32) {
+        self.configure(json!({ "throttle_next": calls })).await;
+    }
+
+    /// Sends a configuration (`scope` is added) and returns the scope's settings. Panics when the
+    /// emulator refuses it. `fields` may hold node passwords: it is never printed.
+    pub async fn configure(&self, mut fields: Value) -> Value {
+        if let Value::Object(map) = &mut fields {
+            map.insert("scope".into(), Value::String(self.access_key.clone()));
+        }
+        let (status, body) = self.request("POST", CONFIG_PATH, &fields.to_string()).await;
+        assert_eq!(
+            status, 200,
+            "the emulator refused the configuration: {body}"
+        );
+        body
+    }
+
+    /// The scope's settings (nodes without passwords, timing, throttling left) and its last
+    /// events: which change was applied, or failed, on which nodes.
+    pub async fn settings(&self) -> Value {
+        let path = format!("{CONFIG_PATH}?scope={}", self.access_key);
+        let (status, body) = self.request("GET", &path, "").await;
+        assert_eq!(status, 200, "the emulator's settings: {body}");
+        body
+    }
+
+    async fn request(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let address = self
+            .emulator
+            .endpoint()
+            .trim_start_matches("http://")
+            .to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the emulator at {address}: {e}"));
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("a request to the emulator");
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .await
+            .expect("the emulator's answer");
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("an HTTP answer from the emulator, not {answer:?}"));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("an HTTP status line, not {head:?}"));
+        let body = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("the emulator answers JSON ({e}): {body}"));
+        (status, body)
+    }
+
+    /// An ElastiCache client of this scope, with the SDK's standard retries (three attempts,
+    /// backoff from 10 ms).
+    pub fn elasticache(&self) -> aws_sdk_elasticache::Client {
+        self.elasticache_with(quick_retries())
+    }
+
+    /// An ElastiCache client of this scope with `retry` (e.g. `RetryConfig::disabled()`).
+    pub fn elasticache_with(&self, retry: RetryConfig) -> aws_sdk_elasticache::Client {
+        use aws_sdk_elasticache::config::{Credentials, Region};
+        let config = aws_sdk_elasticache::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(self.emulator.endpoint())
+            .credentials_provider(Credentials::new(
+                &self.access_key,
+                "testing",
+                None,
+                None,
+                "managed-redis",
+            ))
+            .retry_config(retry)
+            .build();
+        aws_sdk_elasticache::Client::from_conf(config)
+    }
+
+    /// A MemoryDB client of this scope, with the SDK's standard retries (three attempts, backoff
+    /// from 10 ms).
+    pub fn memorydb(&self) -> aws_sdk_memorydb::Client {
+        self.memorydb_with(quick_retries())
+    }
+
+    /// A MemoryDB client of this scope with `retry` (e.g. `RetryConfig::disabled()`).
+    pub fn memorydb_with(&self, retry: RetryConfig) -> aws_sdk_memorydb::Client {
+        use aws_sdk_memorydb::config::{Credentials, Region};
+        let config = aws_sdk_memorydb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(self.emulator.endpoint())
+            .credentials_provider(Credentials::new(
+                &self.access_key,
+                "testing",
+                None,
+                None,
+                "managed-redis",
+            ))
+            .retry_config(retry)
+            .build();
+        aws_sdk_memorydb::Client::from_conf(config)
+    }
+}
+
+/// Standard retries, three attempts, with a backoff short enough for tests.
+pub fn quick_retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(10))
+}
