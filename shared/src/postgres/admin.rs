@@ -103,7 +103,7 @@ impl AdminSide {
     }
 
     /// Which side lets the admin reset `user` without proof of possession: the function's
-    /// environment variable or the admin secret. `None`: neither does, and the refusal names both.
+    /// environment variable or the admin secret. When neither does, the `Refused` error names both.
     pub fn break_glass(&self, user: &str) -> Result<&'static str, BackendError> {
         if self.env_allowances.allows_break_glass(user) {
             Ok(BREAK_GLASS_ENV)

@@ -20,8 +20,9 @@ variable "secret_string" {
   sensitive   = true
 
   validation {
-    condition     = contains(["postgres", "redis", "jwt"], try(jsondecode(var.secret_string).engine, ""))
-    error_message = "The secret_string must be a JSON object whose \"engine\" is postgres, redis or jwt."
+    # The engines' names and the aliases their functions accept (AWS's spellings for PostgreSQL).
+    condition     = contains(["postgres", "postgresql", "aurora-postgresql", "redis", "jwt"], try(jsondecode(var.secret_string).engine, ""))
+    error_message = "The secret_string must be a JSON object whose \"engine\" is postgres (or postgresql, aurora-postgresql), redis or jwt."
   }
 }
 

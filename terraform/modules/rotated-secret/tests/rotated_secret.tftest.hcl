@@ -164,6 +164,29 @@ run "refuses_bad_duration" {
   expect_failures = [var.rotation_rules]
 }
 
+run "accepts_the_engine_aliases_the_postgres_function_accepts" {
+  command = plan
+
+  variables {
+    secret_string = "{\"engine\":\"aurora-postgresql\",\"host\":\"db.internal\",\"username\":\"app\",\"password\":\"placeholder\"}"
+  }
+
+  assert {
+    condition     = nonsensitive(jsondecode(aws_secretsmanager_secret_version.this.secret_string).engine) == "aurora-postgresql"
+    error_message = "A secret whose engine is an alias the PostgreSQL function accepts must be accepted."
+  }
+}
+
+run "refuses_an_engine_no_function_rotates" {
+  command = plan
+
+  variables {
+    secret_string = "{\"engine\":\"mysql\",\"username\":\"app\",\"password\":\"placeholder\"}"
+  }
+
+  expect_failures = [var.secret_string]
+}
+
 run "refuses_value_without_engine" {
   command = plan
 
