@@ -34,7 +34,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// The JWT engine's registry entry: no target to reach, the secret is the target.
-pub static SPEC: crate::backend::EngineSpec = crate::backend::EngineSpec {
+pub const SPEC: crate::backend::EngineSpec = crate::backend::EngineSpec {
     name: doc::ENGINE,
     aliases: &[],
     function_package: "secret-rotation-jwt",

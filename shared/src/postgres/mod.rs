@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio_postgres::Client;
 
 /// The PostgreSQL engine's registry entry.
-pub static SPEC: EngineSpec = EngineSpec {
+pub const SPEC: EngineSpec = EngineSpec {
     name: "postgres",
     aliases: &["postgresql", "aurora-postgresql"],
     function_package: "secret-rotation-postgres",

@@ -28,7 +28,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 /// The Redis engine's registry entry.
-pub static SPEC: EngineSpec = EngineSpec {
+pub const SPEC: EngineSpec = EngineSpec {
     name: "redis",
     aliases: &[],
     function_package: "secret-rotation-redis",
