@@ -88,15 +88,32 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         &self.store
     }
 
-    fn context<'a>(&'a self, secret_arn: &'a str, mode: Mode) -> BackendContext<'a> {
-        BackendContext::new(secret_arn, mode, &self.store).with_telemetry(&self.telemetry)
+    fn context<'a>(
+        &'a self,
+        secret_arn: &'a str,
+        mode: Mode,
+        deadline: Option<Instant>,
+    ) -> BackendContext<'a> {
+        BackendContext::new(secret_arn, mode, &self.store)
+            .with_telemetry(&self.telemetry)
+            .with_deadline(deadline)
     }
 
     /// Entry point for a raw Lambda payload.
     pub async fn handle_json(&self, payload: &Value) -> Result<StepOutcome, RotationError> {
-        let event = RotationEvent::from_json(payload).inspect_err(|e| {
+        self.handle_json_until(payload, None).await
+    }
+
+    /// Entry point for a raw Lambda payload that must be handled before `deadline`.
+    pub async fn handle_json_until(
+        &self,
+        payload: &Value,
+        deadline: Option<Instant>,
+    ) -> Result<StepOutcome, RotationError> {
+        let mut event = RotationEvent::from_json(payload).inspect_err(|e| {
             tracing::error!(engine = self.backend.engine(), error = %e, "rejected rotation event");
         })?;
+        event.deadline = deadline;
         self.handle(&event).await
     }
 
@@ -127,15 +144,15 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         if let Preamble::AlreadyCurrent = preamble(&secret, token)? {
             tracing::info!(secret = %secret.arn, version = token, step = %event.step, "version is already AWSCURRENT");
             return match event.step {
-                Step::FinishSecret => self.finish_leftovers(&secret, token).await,
+                Step::FinishSecret => self.finish_leftovers(&secret, event).await,
                 _ => Ok(StepOutcome::AlreadyCurrent),
             };
         }
         match event.step {
             Step::CreateSecret => self.create_secret(&secret, event).await,
-            Step::SetSecret => self.set_secret(&secret, token).await,
-            Step::TestSecret => self.test_secret(&secret, token).await,
-            Step::FinishSecret => self.finish_secret(&secret, token).await,
+            Step::SetSecret => self.set_secret(&secret, event).await,
+            Step::TestSecret => self.test_secret(&secret, event).await,
+            Step::FinishSecret => self.finish_secret(&secret, event).await,
         }
     }
 
@@ -151,7 +168,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         let current =
             required_value(&self.store, secret, current_version(secret)?, AWSCURRENT).await?;
         let mode = requested_mode(secret)?;
-        let ctx = self.context(arn, mode);
+        let ctx = self.context(arn, mode, event.deadline);
         let mut pending = self
             .backend
             .build_pending(&ctx, &current)
@@ -193,15 +210,20 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     async fn set_secret(
         &self,
         secret: &SecretMetadata,
-        token: &str,
+        event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
+        let token = event.client_request_token.as_str();
         let pending = required_value(&self.store, secret, token, AWSPENDING).await?;
         let others = StoredVersions::of(&self.store, secret);
         let versions = Versions::new(pending, &others);
         let failed = |e| step_failure(Step::SetSecret, secret, &others, e);
         let current = versions.current().await.map_err(failed)?;
         trust::check_seal(current, &secret.arn, token, &versions.pending).map_err(failed)?;
-        let ctx = self.context(&secret.arn, Mode::recorded(&versions.pending));
+        let ctx = self.context(
+            &secret.arn,
+            Mode::recorded(&versions.pending),
+            event.deadline,
+        );
         self.backend
             .accept_pending(&ctx, &versions)
             .await
@@ -213,12 +235,17 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     async fn test_secret(
         &self,
         secret: &SecretMetadata,
-        token: &str,
+        event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
+        let token = event.client_request_token.as_str();
         let pending = required_value(&self.store, secret, token, AWSPENDING).await?;
         let others = StoredVersions::of(&self.store, secret);
         let versions = Versions::new(pending, &others);
-        let ctx = self.context(&secret.arn, Mode::recorded(&versions.pending));
+        let ctx = self.context(
+            &secret.arn,
+            Mode::recorded(&versions.pending),
+            event.deadline,
+        );
         self.backend
             .verify_pending(&ctx, &versions)
             .await
@@ -231,8 +258,9 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     async fn finish_secret(
         &self,
         secret: &SecretMetadata,
-        token: &str,
+        event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
+        let token = event.client_request_token.as_str();
         let arn = secret.arn.as_str();
         let old_current = current_version(secret)?;
         let promoted = required_value(&self.store, secret, token, AWSPENDING).await?;
@@ -249,7 +277,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         self.store
             .move_stage(arn, AWSPENDING, None, Some(token))
             .await?;
-        self.after_promotion(secret, &promoted, demoted.as_ref())
+        self.after_promotion(secret, &promoted, demoted.as_ref(), event.deadline)
             .await?;
         Ok(StepOutcome::Done)
     }
@@ -258,8 +286,9 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
     async fn finish_leftovers(
         &self,
         secret: &SecretMetadata,
-        token: &str,
+        event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
+        let token = event.client_request_token.as_str();
         let mut finished_something = false;
         if secret.has_stage(token, AWSPENDING) {
             self.store
@@ -276,7 +305,7 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
                     }
                     None => None,
                 };
-                self.after_promotion(secret, &promoted, demoted.as_ref())
+                self.after_promotion(secret, &promoted, demoted.as_ref(), event.deadline)
                     .await?;
                 finished_something = true;
             }
@@ -295,9 +324,10 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         secret: &SecretMetadata,
         promoted: &SecretValue,
         demoted: Option<&SecretValue>,
+        deadline: Option<Instant>,
     ) -> Result<(), RotationError> {
         let mode = Mode::recorded(promoted);
-        let ctx = self.context(&secret.arn, mode);
+        let ctx = self.context(&secret.arn, mode, deadline);
         self.backend
             .after_promotion(&ctx, promoted, demoted)
             .await

@@ -3,6 +3,7 @@
 use secrecy::SecretString;
 use serde_json::Value;
 use std::fmt;
+use std::time::Instant;
 
 /// The four steps of the rotation protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,6 +61,8 @@ pub struct RotationEvent {
     pub client_request_token: String,
     /// Opaque; required by the service for cross-account rotation. Redacted in Debug.
     pub rotation_token: Option<SecretString>,
+    /// When the invocation runs out of time (the Lambda's deadline); `None` outside Lambda.
+    pub deadline: Option<Instant>,
 }
 
 const MAX_SECRET_ID_LEN: usize = 2048;
@@ -73,7 +76,15 @@ impl RotationEvent {
             secret_id: secret_id.to_owned(),
             client_request_token: client_request_token.to_owned(),
             rotation_token: None,
+            deadline: None,
         }
+    }
+
+    /// The same event, to be finished before `deadline`: a backend that waits on its target
+    /// stops in time to fail the step cleanly instead of being killed mid-step.
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Parses and validates the Lambda payload; unknown fields are ignored.
@@ -111,6 +122,7 @@ impl RotationEvent {
             secret_id: secret_id.to_owned(),
             client_request_token: token.to_owned(),
             rotation_token,
+            deadline: None,
         })
     }
 }

@@ -7,9 +7,12 @@ use crate::store::{AwsSecretStore, SecretStore};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const LAMBDA_RUNTIME_LOG_CAP: &str = "lambda_runtime=info";
+/// Log levels no `RUST_LOG` may raise: lambda_runtime logs whole event payloads at trace level
+/// (the RotationToken), and the AWS SDK's orchestrator logs whole requests at trace level (the
+/// values PutSecretValue and the managed-Redis calls carry).
+const LOG_CAPS: [&str; 2] = ["lambda_runtime=info", "aws_smithy_runtime=debug"];
 
 /// The one place that installs rustls' process-wide crypto provider (aws-lc-rs, as everywhere in
 /// this crate). Safe to call again: a second install fails harmlessly.
@@ -20,11 +23,12 @@ pub fn install_crypto_provider() {
 /// Once per process: the rustls crypto provider and JSON logs on stderr (`RUST_LOG`, default info).
 pub fn init_process() {
     install_crypto_provider();
-    // lambda_runtime logs whole event payloads at trace level; RotationToken must not reach a log.
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    if let Ok(cap) = LAMBDA_RUNTIME_LOG_CAP.parse() {
-        filter = filter.add_directive(cap);
+    for cap in LOG_CAPS {
+        if let Ok(cap) = cap.parse() {
+            filter = filter.add_directive(cap);
+        }
     }
     let _ = tracing_subscriber::fmt()
         .json()
@@ -77,9 +81,21 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let engine = Arc::clone(&engine);
         async move {
-            let outcome = engine.handle_json(&event.payload).await?;
+            let deadline = instant_of(event.context.deadline);
+            let outcome = engine
+                .handle_json_until(&event.payload, Some(deadline))
+                .await?;
             Ok::<Value, crate::RotationError>(json!({ "outcome": outcome.as_str() }))
         }
     }))
     .await
+}
+
+/// The Lambda's deadline (milliseconds since the epoch) as an instant of this process's clock.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + left
 }

@@ -6,6 +6,7 @@ use crate::protocol::Mode;
 use crate::secret::SecretValue;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// How a backend reads a secret other than the one it rotates (the admin secret its fields or its
 /// environment name, and that secret's tags): the engine implements it over Secrets Manager.
@@ -26,6 +27,7 @@ pub struct BackendContext<'a> {
     pub mode: Mode,
     related: &'a dyn RelatedSecrets,
     telemetry: Option<&'a Telemetry>,
+    deadline: Option<Instant>,
 }
 
 impl<'a> BackendContext<'a> {
@@ -36,7 +38,19 @@ impl<'a> BackendContext<'a> {
             mode,
             related,
             telemetry: None,
+            deadline: None,
         }
+    }
+
+    /// The time by which the step must end (the Lambda's deadline); `None`: no limit of its own.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// When the step runs out of time, if the invocation has a deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// Where audit events of the backend's own (a break-glass reset) go.

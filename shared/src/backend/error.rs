@@ -61,6 +61,19 @@ pub enum BackendError {
         /// The rule that refuses it.
         rule: String,
     },
+    /// A managed target stayed busy longer than the step could wait for it.
+    #[error(
+        "{target} is still {status} after {waited_seconds} s of waiting; the step stops here and \
+         can be retried (the current credential keeps working)"
+    )]
+    NotReady {
+        /// What was waited for, e.g. `ElastiCache user app-user`.
+        target: String,
+        /// Its last status.
+        status: String,
+        /// How long the step waited.
+        waited_seconds: u64,
+    },
     /// Reading another version of the secret failed; the engine reports that failure itself.
     #[error("the {stage} version could not be read")]
     VersionUnavailable {
@@ -80,6 +93,7 @@ impl BackendError {
             BackendError::Rejected { .. } => "TargetRejected",
             BackendError::NotVerified(_) => "NotVerified",
             BackendError::Refused { .. } => "Refused",
+            BackendError::NotReady { .. } => "TargetNotReady",
             BackendError::VersionUnavailable { .. } => "VersionUnavailable",
         }
     }

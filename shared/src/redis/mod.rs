@@ -4,13 +4,18 @@
 //! other password goes. Alternating users: `<user>` and `<user>_clone` take turns, the clone
 //! re-copied from the user's `ACL GETUSER` on each rotation that makes it current. Passwords reach
 //! the server as `#<sha256>` only; changes are persisted (`ACL SAVE` or `CONFIG REWRITE`) on each
-//! node; `ACL LOAD` and `resetpass` are never sent. See docs/redis.md.
+//! node; `ACL LOAD` and `resetpass` are never sent.
+//!
+//! ElastiCache and MemoryDB users and ElastiCache AUTH tokens, whose passwords no client may set,
+//! go through their control planes instead ([`managed`]), chosen by the secret's ARN field. See
+//! docs/redis.md.
 
 pub mod acl;
 pub mod admin;
 pub mod config;
 pub mod conn;
 pub mod guard;
+pub mod managed;
 pub mod nodes;
 pub mod users;
 
@@ -36,17 +41,45 @@ pub const SPEC: EngineSpec = EngineSpec {
         rds_lookups: false,
         vpc: true,
     },
-    build: |_| Box::new(RedisBackend::new()),
+    build: |config| Box::new(RedisBackend::with_control_planes(config)),
 };
 
 /// The Redis backend.
 #[derive(Debug, Default, Clone)]
-pub struct RedisBackend;
+pub struct RedisBackend {
+    /// The AWS configuration managed users' control planes are reached with.
+    aws: Option<aws_config::SdkConfig>,
+}
 
 impl RedisBackend {
-    /// The backend; it holds no client (each step connects to the servers its secret names).
+    /// A backend for self-managed Redis only (each step connects to the servers its secret names).
     pub fn new() -> Self {
-        Self
+        Self::default()
+    }
+
+    /// A backend that also rotates ElastiCache and MemoryDB credentials through their control
+    /// planes, reached with `config` (in each ARN's region).
+    pub fn with_control_planes(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            aws: Some(config.clone()),
+        }
+    }
+
+    /// The AWS configuration for `value`, when a control plane sets its passwords.
+    fn control_planes(
+        &self,
+        value: &SecretValue,
+    ) -> Result<Option<&aws_config::SdkConfig>, BackendError> {
+        match managed::provider_of(value)? {
+            managed::Provider::SelfManaged => Ok(None),
+            managed::Provider::Managed(_) => self.aws.as_ref().map(Some).ok_or_else(|| {
+                invalid(
+                    managed::USER_ARN_FIELD,
+                    "names a managed Redis credential, which this backend was built without AWS \
+                     clients to change",
+                )
+            }),
+        }
     }
 }
 
@@ -212,6 +245,9 @@ impl Backend for RedisBackend {
         _ctx: &BackendContext<'_>,
         current: &SecretValue,
     ) -> Result<SecretValue, BackendError> {
+        if self.control_planes(current)?.is_some() {
+            return managed::build_pending(current);
+        }
         let secret = RedisSecret::parse(current)?;
         // The user's own TLS material is checked before anything else happens. With an admin,
         // the admin side is checked at setSecret, before any connection: createSecret reads
@@ -233,6 +269,9 @@ impl Backend for RedisBackend {
         ctx: &BackendContext<'_>,
         versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
+        if let Some(aws) = self.control_planes(versions.current().await?)? {
+            return managed::accept_pending(aws, ctx, versions).await;
+        }
         let (current, pending) = check_pair(versions.current().await?, &versions.pending)?;
         let target = Target::open(ctx, &pending, own_logins(versions, &pending).await?).await?;
         let nodes = target.nodes().await?;
@@ -290,6 +329,9 @@ impl Backend for RedisBackend {
         ctx: &BackendContext<'_>,
         versions: &Versions<'_>,
     ) -> Result<(), BackendError> {
+        if let Some(aws) = self.control_planes(&versions.pending)? {
+            return managed::verify_pending(aws, ctx, versions).await;
+        }
         // Read-only, so the pair was checked where it mattered: setSecret.
         let pending = RedisSecret::parse(&versions.pending)?;
         let target = Target::open(ctx, &pending, own_logins(versions, &pending).await?).await?;
@@ -323,6 +365,9 @@ impl Backend for RedisBackend {
     ) -> Result<(), BackendError> {
         if ctx.mode != Mode::Emergency {
             return Ok(());
+        }
+        if let Some(aws) = self.control_planes(promoted)? {
+            return managed::revoke_demoted(aws, ctx, promoted, demoted).await;
         }
         let promoted = RedisSecret::parse(promoted)?;
         let demoted_user = demoted
