@@ -62,6 +62,9 @@ impl FunctionProcess {
             ));
         }
         self.api.name_function(bootstrap.function_name());
+        if let Some(timeout) = bootstrap.function_timeout() {
+            self.api.set_timeout(timeout);
+        }
         self.process = Some(bootstrap.spawn(self.api.address())?);
         Ok(())
     }

@@ -1,20 +1,24 @@
-//! Redis users managed through the ElastiCache and MemoryDB control planes, against the emulator:
-//! SDK clients pointed at it, and its private configuration endpoint (`/_emulator/managed-redis`,
-//! see `managed_redis_emulator.py`) that says which kit redis-servers receive the users' changes,
-//! how long a change stays `modifying`, and how many calls to throttle.
+//! Redis users managed through the ElastiCache and MemoryDB control planes, and the AUTH tokens of
+//! ElastiCache replication groups, against the emulator: SDK clients pointed at it, and its private
+//! configuration endpoint (`/_emulator/managed-redis`, see `managed_redis_emulator.py`) that says
+//! which kit redis-servers receive the changes, how long a change stays `modifying`, how many calls
+//! to throttle, and counts the calls received.
 //!
 //! Each [`ManagedRedis`] is a scope of its own: its clients sign with an access key id no other
-//! scope uses, and the emulator keys nodes, timing and injected faults on it, so tests running in
-//! parallel on the shared emulator never see each other's settings.
+//! scope uses, and the emulator keys nodes, timing, injected faults and call counts on it, so
+//! tests running in parallel on the shared emulator never see each other's settings.
 
 use crate::emulator::REGION;
 use crate::redis::{admin_password, RedisServer, ADMIN};
 use crate::Emulator;
 pub use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
+use aws_sdk_elasticache::error::DisplayErrorContext;
+use aws_sdk_elasticache::types::{AuthTokenUpdateStatus, ReplicationGroup};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The emulator's configuration endpoint.
@@ -47,6 +51,17 @@ impl<'a> ManagedRedis<'a> {
     /// Makes `servers` (plaintext port, the kit's admin user) the nodes every change of this
     /// scope is applied to, and `modifying` the time a change takes.
     pub async fn attach(&self, servers: &[&RedisServer], modifying: Duration) {
+        self.attach_nodes(servers, modifying, false).await;
+    }
+
+    /// Like [`Self::attach`], and each change is also saved on the node (ACL SAVE with an aclfile,
+    /// else CONFIG REWRITE), so that a restarted server keeps the users and tokens as the
+    /// service's nodes do.
+    pub async fn attach_persisting(&self, servers: &[&RedisServer], modifying: Duration) {
+        self.attach_nodes(servers, modifying, true).await;
+    }
+
+    async fn attach_nodes(&self, servers: &[&RedisServer], modifying: Duration, persist: bool) {
         let nodes: Vec<Value> = servers
             .iter()
             .map(|server| {
@@ -55,6 +70,7 @@ impl<'a> ManagedRedis<'a> {
                     "port": server.port,
                     "username": ADMIN,
                     "password": admin_password().expose_secret(),
+                    "persist": persist,
                 })
             })
             .collect();
@@ -65,6 +81,125 @@ impl<'a> ManagedRedis<'a> {
     /// Makes the scope's next `calls` calls fail with the service's throttling error.
     pub async fn throttle_next(&self, calls: u32) {
         self.configure(json!({ "throttle_next": calls })).await;
+    }
+
+    /// Makes the scope's next `changes` changes of an existing user or replication group
+    /// (ModifyUser, UpdateUser, DeleteUser, ModifyReplicationGroup) fail with the service's
+    /// invalid-state error, as if another change were under way, while Describe still shows the
+    /// user `active` / the group `available`.
+    pub async fn inject_invalid_state(&self, changes: u32) {
+        self.configure(json!({ "invalid_state_next": changes }))
+            .await;
+    }
+
+    /// How many calls of each emulated operation the scope received, by `"<service>.<Action>"`
+    /// (`"elasticache.ModifyUser"`, `"memorydb.DescribeUsers"`, …): every attempt the SDK sends,
+    /// throttled and refused ones included, since the scope began or [`Self::reset_calls`]. The
+    /// helpers below count too.
+    pub async fn calls(&self) -> BTreeMap<String, u64> {
+        let settings = self.settings().await;
+        let calls = settings["calls"]
+            .as_object()
+            .unwrap_or_else(|| panic!("the settings count calls: {settings}"));
+        calls
+            .iter()
+            .map(|(name, count)| {
+                let count = count
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("a count of {name}, not {count}"));
+                (name.clone(), count)
+            })
+            .collect()
+    }
+
+    /// Starts the scope's call counts again from zero.
+    pub async fn reset_calls(&self) {
+        self.configure(json!({"reset_calls": true})).await;
+    }
+
+    /// Creates a replication group `id` with in-transit encryption and the AUTH token `token`,
+    /// waits until it is `available` (the token is then the only password of the attached nodes'
+    /// `default` user) and returns its ARN. `token` is never printed.
+    pub async fn create_replication_group(&self, id: &str, token: &str) -> String {
+        self.create_group(id, Some(token)).await
+    }
+
+    /// Creates a replication group `id` with in-transit encryption and no AUTH token, waits until
+    /// it is `available` (the nodes' `default` user then needs no password) and returns its ARN.
+    pub async fn create_replication_group_without_token(&self, id: &str) -> String {
+        self.create_group(id, None).await
+    }
+
+    async fn create_group(&self, id: &str, token: Option<&str>) -> String {
+        let created = self
+            .elasticache()
+            .create_replication_group()
+            .replication_group_id(id)
+            .replication_group_description("a managed-redis test group")
+            .transit_encryption_enabled(true)
+            .set_auth_token(token.map(str::to_owned))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateReplicationGroup {id}: {}", DisplayErrorContext(e)));
+        let arn = created
+            .replication_group()
+            .and_then(ReplicationGroup::arn)
+            .unwrap_or_else(|| panic!("CreateReplicationGroup {id} answers the group's ARN"))
+            .to_owned();
+        self.wait_until_available(id).await;
+        arn
+    }
+
+    /// DescribeReplicationGroups of `id` (panics when the call fails).
+    pub async fn replication_group(&self, id: &str) -> ReplicationGroup {
+        let out = self
+            .elasticache()
+            .describe_replication_groups()
+            .replication_group_id(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("DescribeReplicationGroups {id}: {}", DisplayErrorContext(e))
+            });
+        match out.replication_groups() {
+            [group] => group.clone(),
+            groups => panic!(
+                "DescribeReplicationGroups {id} answers {} groups",
+                groups.len()
+            ),
+        }
+    }
+
+    /// The group's `PendingModifiedValues.AuthTokenStatus`: `ROTATING` or `SETTING` while a token
+    /// change is pending, `None` otherwise.
+    pub async fn auth_token_status(&self, id: &str) -> Option<AuthTokenUpdateStatus> {
+        self.replication_group(id)
+            .await
+            .pending_modified_values()
+            .and_then(|pending| pending.auth_token_status())
+            .cloned()
+    }
+
+    /// Waits (20 s at most) until the group is `available`; returns the statuses seen on the way,
+    /// in order, ending with `available`.
+    pub async fn wait_until_available(&self, id: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let group = self.replication_group(id).await;
+            let status = group.status().unwrap_or_default().to_owned();
+            if seen.last() != Some(&status) {
+                seen.push(status.clone());
+            }
+            if status == "available" {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replication group {id} never became available: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Sends a configuration (`scope` is added) and returns the scope's settings. Panics when the
@@ -81,8 +216,8 @@ impl<'a> ManagedRedis<'a> {
         body
     }
 
-    /// The scope's settings (nodes without passwords, timing, throttling left) and its last
-    /// events: which change was applied, or failed, on which nodes.
+    /// The scope's settings (nodes without passwords, timing, throttling left), its call counts
+    /// and its last events: which change was applied, or failed, on which nodes.
     pub async fn settings(&self) -> Value {
         let path = format!("{CONFIG_PATH}?scope={}", self.access_key);
         let (status, body) = self.request("GET", &path, "").await;

@@ -1,6 +1,7 @@
-"""Redis users of Amazon ElastiCache and Amazon MemoryDB, changed through their control-plane APIs and
-applied to real redis-servers: the test foundation of rotating such users. The API facts it follows,
-with their sources: docs/research/managed-redis-control-plane.md.
+"""Redis users of Amazon ElastiCache and Amazon MemoryDB, and the AUTH tokens of ElastiCache
+replication groups, changed through their control-plane APIs and applied to real redis-servers: the
+test foundation of rotating such credentials. The API facts it follows, with their sources:
+docs/research/managed-redis-control-plane.md.
 
 emulator_server.py (moto's server, which the test kit starts) imports this module and calls
 install(). moto parses each request and serialises each answer, result or error, from the botocore
@@ -8,7 +9,8 @@ service model the AWS SDKs are generated from, so every call below answers in it
 protocol:
 - ElastiCache, AWS Query: form body (`Passwords.member.N`, `AuthenticationMode.Passwords.member.N`),
   `<XResponse><XResult>` XML, errors as `<ErrorResponse><Error><Type/><Code/><Message/>` with the
-  error shape's HTTP status (UserNotFound 404, the others 400).
+  error shape's HTTP status (UserNotFound and ReplicationGroupNotFoundFault 404, the others 400);
+  list members as the model names them (`<member>`, but `<ReplicationGroup>` in ReplicationGroups).
 - MemoryDB, JSON 1.1: `X-Amz-Target: AmazonMemoryDB.X`, errors as HTTP 400 with `__type` (the
   error shape's name) and the `X-Amzn-Errortype` header.
 
@@ -43,22 +45,70 @@ EMULATED
   Every user counts as a member of a user group (ElastiCache) / ACL (MemoryDB) attached to all
   the nodes configured for the caller's scope. A failed apply (node down, admin refused) leaves the
   status as it is and is retried every second; it is logged without any secret.
+- ElastiCache AUTH tokens (clusters without RBAC), on replication groups:
+  CreateReplicationGroup is moto's (which builds the group: members, endpoints, ARN
+  `arn:aws:elasticache:<region>:<account>:replicationgroup:<id>`) behind this module's checks: an
+  AuthToken follows the token rules below and needs TransitEncryptionEnabled true
+  (InvalidParameterCombination); UserGroupIds are refused (InvalidParameterValue). The group is
+  `creating` for `modifying_seconds`, then its `default` user is on the nodes and it is `available`.
+  ModifyReplicationGroup (moto has none) takes only ReplicationGroupId, AuthToken,
+  AuthTokenUpdateStrategy and ApplyImmediately (any other field: InvalidParameterValue naming it):
+    ROTATE (the default when AuthToken comes alone): the new token joins the newest one held; if two
+      are held the oldest is removed, so at most the two most recent are valid. On a group without
+      a token it is accepted and unauthenticated access keeps working until SET.
+    SET: allowed only when the group holds two tokens, or one from a ROTATE of a group without a
+      token (else InvalidParameterCombination); the token must equal the last one rotated in (else
+      InvalidParameterValue); afterwards only that token works and AUTH is required.
+    Tokens: 16-128 printable ASCII characters, none of / " @ % (InvalidParameterValue). A group
+      without TransitEncryptionEnabled takes no token (InvalidParameterCombination).
+  The change leaves the group `modifying`, with PendingModifiedValues.AuthTokenStatus ROTATING or
+  SETTING, for `modifying_seconds`; any ModifyReplicationGroup while the group is not `available`
+  fails with InvalidReplicationGroupState (HTTP 400). When the change reaches every node the group
+  turns `available`, AuthTokenEnabled (true while it holds a token) and AuthTokenLastModifiedDate
+  are updated; until then they show the previous state.
+  DescribeReplicationGroups is moto's lookup (all groups of the account and region, or one by
+  ReplicationGroupId, else ReplicationGroupNotFoundFault 404; MaxRecords/Marker) with this status.
+- Applying a token change: the tokens are the passwords of the nodes' `default` user, one command
+  per node as the scope's admin user, like the users' changes (applied when the change completes,
+  retried every second on failure, logged without any secret):
+  CreateReplicationGroup  ACL SETUSER default reset on ~* &* +@all resetpass >t (or nopass)
+  ROTATE / SET            ACL SETUSER default resetpass >t1 [>t2]
+  While unauthenticated access must keep working (a group without a token, or ROTATEd from none
+  and not SET yet) the user is `resetpass nopass` instead: Redis holds either passwords or nopass,
+  never both (`>` clears nopass), so on the nodes every password then logs in as `default`, a
+  wrong one too, where the service would presumably refuse a wrong token.
 - Injected throttling: the next N calls of the operations above fail with Throttling
   ("Rate exceeded", HTTP 400; ElastiCache) / ThrottlingException (HTTP 400; MemoryDB). The Rust SDK
   retries both codes by itself.
+- Injected invalid state: the next N changes of an existing user or group (ElastiCache ModifyUser,
+  DeleteUser, ModifyReplicationGroup; MemoryDB UpdateUser, DeleteUser) that pass their checks up
+  to the state check fail as if another change were under way: InvalidUserState /
+  InvalidUserStateFault / InvalidReplicationGroupState, while DescribeUsers/ReplicationGroups
+  still show `active` / `available` (the other change is invisible). The SDK does not retry these.
 - DescribeUsers: by UserId / UserName, by Engine (ElastiCache), paginated with
   MaxRecords/Marker (ElastiCache) or MaxResults/NextToken (MemoryDB).
 
 NOT EMULATED
 - User groups (CreateUserGroup, ModifyUserGroup, DescribeUserGroups; UserGroupIds is always empty)
   and MemoryDB ACLs (CreateACL, UpdateACL; ACLNames is always empty).
-- Serverless caches; clusters and replication groups beyond moto's own; AUTH tokens
-  (ModifyReplicationGroup with AuthToken / AuthTokenUpdateStrategy ROTATE | SET | DELETE).
+- Serverless caches; clusters; replication groups beyond the AUTH tokens above
+  (DeleteReplicationGroup and the rest are moto's and change no node; a deleted group stays
+  `deleting`); RBAC on replication groups; AuthTokenUpdateStrategy DELETE (refused with
+  InvalidParameterValue: it only serves a move to RBAC); ApplyImmediately false or omitted
+  (refused with InvalidParameterValue: the service would keep the change pending until the next
+  maintenance window, which never comes here; a rotation function must send true); TLS on the
+  nodes (TransitEncryptionEnabled is a flag; the test chooses); ReplicationGroupId rules (moto's:
+  as given, not lowercased).
+- The nodes' `default` user has one owner per scope: the tokens of a replication group and
+  ElastiCache ModifyUser of the built-in `default` user both rewrite it, so a test uses one or the
+  other in a scope. Every group of a scope applies to all of the scope's nodes.
 - IAM authentication (Type iam: refused with InvalidParameterValue[Exception] saying so), IAM
   authorisation and signature checks (moto checks neither), tags on users (Tags are accepted and
   dropped), DescribeUsers Filters (refused, saying so), quotas (UserQuotaExceeded),
   ServiceLinkedRoleNotFoundFault.
-- Persistence on the nodes (no ACL SAVE, no CONFIG REWRITE), TLS requirements (MemoryDB requires
+- Persistence on the nodes, unless a node is configured with "persist": true (then each change is
+  followed by ACL SAVE, or CONFIG REWRITE when the server has no aclfile, in the same connection,
+  so that a restarted node keeps what the service would keep); TLS requirements (MemoryDB requires
   TLS for password users; here the test chooses), existing connections (kept, as the services keep
   them: a password change never disconnects anyone).
 - Real timing (minutes) and real messages: error codes and HTTP statuses are the models', the
@@ -67,23 +117,36 @@ NOT EMULATED
   with InvalidParameterValue[Exception]; a call that changes nothing is refused with
   InvalidParameterCombination[Exception]; access strings must not hold password rules
   (`>`, `<`, `#`, `!`, nopass, resetpass, reset); the `default` user cannot be deleted;
-  `creating` lasts as long as `modifying`.
+  `creating` lasts as long as `modifying`. For AUTH tokens: a ROTATE with a token the group already
+  holds counts as a new token (of two held, the oldest is dropped: [a, b] + ROTATE b leaves [b]), so
+  a function that blindly re-sends its ROTATE is caught; AuthTokenEnabled is true from the first
+  ROTATE on (while access is still open too); SET refused for the group's state is
+  InvalidParameterCombination, SET of another value InvalidParameterValue; AuthToken without TLS
+  InvalidParameterCombination; a strategy without AuthToken, or a call with no AuthToken at all,
+  InvalidParameterCombination.
 
 CONFIGURATION (the emulator's own private endpoint, not an AWS API)
   POST /_emulator/managed-redis  {"scope": "AKID...", "nodes": [{"host": "127.0.0.1", "port": 6379,
-      "username": "admin", "password": "...", "tls": false, "ca_file": null}],
-      "modifying_seconds": 0.3, "throttle_next": 0}
+      "username": "admin", "password": "...", "tls": false, "ca_file": null, "persist": false}],
+      "modifying_seconds": 0.3, "throttle_next": 0, "invalid_state_next": 0, "reset_calls": false}
   GET  /_emulator/managed-redis?scope=AKID...
 A scope is the access key id of the calling SDK client ("*": any key without a scope of its own),
-so parallel tests with different keys never share nodes, timing or injected faults. A change goes
-to the nodes of the scope of the call that made it, as configured when the change completes (so a
-test can repair a wrong admin credential and watch a pending change land). A POST
-replaces the fields it names and keeps the others; throttle_next counts down the scope's calls.
-Both answer the scope's settings without passwords, and its last events (what was applied where).
+so parallel tests with different keys never share nodes, timing, injected faults or call counts. A
+change goes to the nodes of the scope of the call that made it, as configured when the change
+completes (so a test can repair a wrong admin credential and watch a pending change land). A POST
+replaces the fields it names and keeps the others; throttle_next counts down the scope's calls,
+invalid_state_next its changes refused for state; reset_calls true empties the call counts. Both
+answer the scope's settings without passwords, its call counts `"calls": {"<service>.<Action>": n}`
+(e.g. "elasticache.ModifyUser", "memorydb.DescribeUsers", "elasticache.ModifyReplicationGroup":
+every call of the operations above that reached the scope, throttled and refused ones included,
+each SDK retry counting), and its last events (what was applied where: {"service", "user" or
+"replication_group", "action", "nodes", "result"[, "errors"]}).
 The admin credentials of the redis-servers come only from this configuration, never from an API
 call, and no secret value is ever logged or answered.
 """
 
+import copy
+import hmac
 import json
 import re
 import socket
@@ -94,7 +157,8 @@ import urllib.parse
 import warnings
 
 from moto.core.exceptions import ServiceException
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, PaginatedResult
+from moto.core.utils import utcnow
 from moto.elasticache.responses import ElastiCacheResponse
 from moto.memorydb.responses import MemoryDBResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -121,6 +185,8 @@ CODES = {
         "duplicate_name": "DuplicateUserName",
         "throttling": "Throttling",
         "missing": "MissingParameter",
+        "group_not_found": "ReplicationGroupNotFoundFault",
+        "group_state": "InvalidReplicationGroupState",
     },
     MEMORYDB: {
         "not_found": "UserNotFoundFault",
@@ -136,6 +202,7 @@ CODES = {
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-]*$")
 FORBIDDEN_PASSWORD_CHARACTERS = ',"/@'
+FORBIDDEN_TOKEN_CHARACTERS = '/"@%'
 PASSWORD_RULE_TOKENS = {"nopass", "resetpass", "reset"}
 
 # moto warns once for an error code its models do not hold: the throttling codes and
@@ -170,13 +237,14 @@ class Node:
     """A redis-server and the admin credential that changes it. The password never leaves this
     object except on the wire to its server."""
 
-    def __init__(self, host, port, username, password, tls, ca_file):
+    def __init__(self, host, port, username, password, tls, ca_file, persist=False):
         self.host = host
         self.port = port
         self.username = username
         self._password = password
         self.tls = tls
         self.ca_file = ca_file
+        self.persist = persist  # save the ACL after each change, so a restart keeps it
 
     def __repr__(self):
         return f"Node({self.address()})"
@@ -190,6 +258,7 @@ class Node:
             "port": self.port,
             "username": self.username,
             "tls": self.tls,
+            "persist": self.persist,
         }
 
     def secret(self):
@@ -202,7 +271,9 @@ class Scope:
         self.nodes = []
         self.modifying_seconds = DEFAULT_MODIFYING_SECONDS
         self.throttle_next = 0
+        self.invalid_state_next = 0
         self.events = []
+        self.calls = {}  # "<service>.<Action>" -> calls received, throttled and refused ones too
 
     def view(self):
         return {
@@ -210,8 +281,14 @@ class Scope:
             "nodes": [node.view() for node in self.nodes],
             "modifying_seconds": self.modifying_seconds,
             "throttle_next": self.throttle_next,
+            "invalid_state_next": self.invalid_state_next,
+            "calls": dict(sorted(self.calls.items())),
             "events": list(self.events),
         }
+
+    def count(self, service, action):
+        name = f"{service}.{action}"
+        self.calls[name] = self.calls.get(name, 0) + 1
 
     def record(self, event):
         self.events.append(event)
@@ -222,6 +299,8 @@ LOCK = threading.RLock()
 SCOPES = {}
 # (service, account, region) -> {key: User}; key is the UserId (ElastiCache) or the name (MemoryDB).
 USERS = {}
+# (account, region, ReplicationGroupId) -> Group: the AUTH tokens of the groups moto holds.
+GROUPS = {}
 
 
 def scope_named(name):
@@ -253,6 +332,7 @@ def _parse_nodes(raw):
         password = item.get("password")
         tls = item.get("tls", False)
         ca_file = item.get("ca_file")
+        persist = item.get("persist", False)
         if not isinstance(host, str) or not host:
             raise ValueError(f"nodes[{index}].host must be a non-empty string")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
@@ -265,7 +345,9 @@ def _parse_nodes(raw):
             raise ValueError(f"nodes[{index}].tls must be a boolean")
         if ca_file is not None and not isinstance(ca_file, str):
             raise ValueError(f"nodes[{index}].ca_file must be a string")
-        nodes.append(Node(host, port, username, password, tls, ca_file))
+        if not isinstance(persist, bool):
+            raise ValueError(f"nodes[{index}].persist must be a boolean")
+        nodes.append(Node(host, port, username, password, tls, ca_file, persist))
     return nodes
 
 
@@ -273,7 +355,15 @@ def configure(body):
     """Applies a POSTed configuration; returns the scope. Raises ValueError naming a field."""
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
-    unknown = set(body) - {"scope", "nodes", "modifying_seconds", "throttle_next"}
+    fields = {
+        "scope",
+        "nodes",
+        "modifying_seconds",
+        "throttle_next",
+        "invalid_state_next",
+        "reset_calls",
+    }
+    unknown = set(body) - fields
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
     name = body.get("scope", DEFAULT_SCOPE)
@@ -285,11 +375,11 @@ def configure(body):
         isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 600
     ):
         raise ValueError("modifying_seconds must be a number from 0 to 600")
-    throttle = body.get("throttle_next")
-    if throttle is not None and (
-        isinstance(throttle, bool) or not isinstance(throttle, int) or throttle < 0
-    ):
-        raise ValueError("throttle_next must be a non-negative integer")
+    throttle = _count_field(body, "throttle_next")
+    invalid_state = _count_field(body, "invalid_state_next")
+    reset_calls = body.get("reset_calls", False)
+    if not isinstance(reset_calls, bool):
+        raise ValueError("reset_calls must be a boolean")
     with LOCK:
         scope = scope_named(name)
         if nodes is not None:
@@ -298,12 +388,25 @@ def configure(body):
             scope.modifying_seconds = float(seconds)
         if throttle is not None:
             scope.throttle_next = throttle
+        if invalid_state is not None:
+            scope.invalid_state_next = invalid_state
+        if reset_calls:
+            scope.calls = {}
         log(
             f"scope {name}: {len(scope.nodes)} node(s) "
             f"[{', '.join(node.address() for node in scope.nodes)}], "
-            f"modifying {scope.modifying_seconds}s, throttle next {scope.throttle_next}"
+            f"modifying {scope.modifying_seconds}s, throttle next {scope.throttle_next}, "
+            f"invalid state next {scope.invalid_state_next}"
         )
         return scope
+
+
+def _count_field(body, name):
+    """A non-negative integer field of the configuration, or None when absent."""
+    value = body.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{name} must be a non-negative integer")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,7 +449,8 @@ def _read_reply(stream):
 
 
 def _run_on_node(node, command):
-    """Logs in as the node's admin and runs `command`; returns its reply or raises."""
+    """Logs in as the node's admin and runs `command` (then saves the ACL if the node persists);
+    returns the command's reply or raises."""
     raw = socket.create_connection((node.host, node.port), timeout=REDIS_TIMEOUT_SECONDS)
     sock = raw
     try:
@@ -360,10 +464,23 @@ def _run_on_node(node, command):
             sock.sendall(_encode(auth))
             _read_reply(stream)
             sock.sendall(_encode(command))
-            return _read_reply(stream)
+            reply = _read_reply(stream)
+            if node.persist:
+                _save_acl(sock, stream)
+            return reply
     finally:
         sock.close()
         raw.close()
+
+
+def _save_acl(sock, stream):
+    """Persists the users where the server keeps them: its aclfile (ACL SAVE) or, without one,
+    its config file (CONFIG REWRITE writes the `user` lines)."""
+    sock.sendall(_encode(["CONFIG", "GET", "aclfile"]))
+    reply = _read_reply(stream)
+    aclfile = reply[1] if isinstance(reply, list) and len(reply) == 2 else b""
+    sock.sendall(_encode(["ACL", "SAVE"] if aclfile else ["CONFIG", "REWRITE"]))
+    _read_reply(stream)
 
 
 def _redacted(text, secrets):
@@ -373,11 +490,43 @@ def _redacted(text, secrets):
 
 
 # ---------------------------------------------------------------------------------------------
-# Users and their status machine.
+# Users, replication groups and their status machine.
 
 
-class User:
+class Managed:
+    """What a change can be pending on (a user, a replication group): the ACL command the nodes
+    still have to receive, the scope whose nodes get it, and a generation that tells a timer
+    whether its change is still the current one."""
+
+    def __init__(self):
+        self.pending = None
+        self.pending_action = None
+        self.scope = DEFAULT_SCOPE
+        self.generation = 0
+
+    def mark(self, status):
+        raise NotImplementedError
+
+    def label(self):
+        """How the log names it."""
+        raise NotImplementedError
+
+    def subject(self):
+        """The fields naming it in the scope's events."""
+        raise NotImplementedError
+
+    def secrets(self):
+        """Its secret values, redacted from any error text that is logged."""
+        raise NotImplementedError
+
+    def finish(self):
+        """Called under LOCK once the change reached every node; returns the log's ending."""
+        raise NotImplementedError
+
+
+class User(Managed):
     def __init__(self, service, account, region, key, login, engine, access_string):
+        super().__init__()
         self.service = service
         self.account = account
         self.region = region
@@ -388,10 +537,25 @@ class User:
         self.auth_type = "no-password"
         self.passwords = []
         self.status = "active"
-        self.pending = None  # the ACL command the servers still have to receive
-        self.pending_action = None
-        self.scope = DEFAULT_SCOPE
-        self.generation = 0
+
+    def mark(self, status):
+        self.status = status
+
+    def label(self):
+        return f"{self.service} user {self.key}"
+
+    def subject(self):
+        return {"service": self.service, "user": self.key}
+
+    def secrets(self):
+        return list(self.passwords)
+
+    def finish(self):
+        if self.status == "deleting":
+            users_of(self.service, self.account, self.region).pop(self.key, None)
+            return "the user is gone"
+        self.status = "active"
+        return "active"
 
     @property
     def arn(self):
@@ -478,35 +642,121 @@ def check_passwords(service, passwords):
     return list(passwords)
 
 
-def begin_change(user, status, action, command, scope):
-    """Marks the user `status` until `command` has reached every node of `scope`."""
+class Group(Managed):
+    """The AUTH tokens of one ElastiCache replication group. moto's ReplicationGroup (`model`)
+    keeps every other field and what DescribeReplicationGroups shows; it never holds a token."""
+
+    def __init__(self, model, account, region, token):
+        super().__init__()
+        self.model = model
+        self.account = account
+        self.region = region
+        self.key = model.replication_group_id
+        self.tokens = [token] if token else []  # the valid tokens, oldest first, at most 2
+        # Unauthenticated access works: the group has no token, or gained its first by ROTATE and
+        # has had no SET since.
+        self.open = not token
+
+    def mark(self, status):
+        self.model.status = status
+
+    def label(self):
+        return f"elasticache replication group {self.key}"
+
+    def subject(self):
+        return {"service": ELASTICACHE, "replication_group": self.key}
+
+    def secrets(self):
+        return list(self.tokens)
+
+    def finish(self):
+        if self.pending_action in ("rotate", "set"):
+            self.model.auth_token_enabled = bool(self.tokens)
+            self.model.auth_token_last_modified_date = utcnow()
+        self.model.pending_modified_values = None
+        self.model.status = "available"
+        return f"available, {len(self.tokens)} token(s)" + (", open" if self.open else "")
+
+    def rotate(self, token):
+        """ROTATE: the token joins the newest one; of two held, the oldest goes. A token already
+        held counts as a new one (AWS is silent): a blind re-send drops the oldest."""
+        kept = self.tokens[1:] if len(self.tokens) == 2 else self.tokens
+        self.tokens = [held for held in kept if held != token] + [token]
+
+    def set(self, token):
+        """SET: only the last token stays valid, and authentication becomes required."""
+        service = ELASTICACHE
+        one_rotated_in = len(self.tokens) == 1 and self.open
+        if len(self.tokens) != 2 and not one_rotated_in:
+            raise _error(
+                service,
+                "combination",
+                "AuthTokenUpdateStrategy SET is allowed only when the replication group holds two "
+                "AUTH tokens, or one from a ROTATE of a group without a token.",
+            )
+        if not hmac.compare_digest(token.encode(), self.tokens[-1].encode()):
+            raise _error(service, "value", "SET must pass the AUTH token most recently rotated in.")
+        self.tokens = [token]
+        self.open = False
+
+
+def check_token(token):
+    """An AUTH token as the model's AuthToken documentation allows it."""
+    service = ELASTICACHE
+    if not isinstance(token, str) or not 16 <= len(token) <= 128:
+        raise _error(service, "value", "The AUTH token must be 16 to 128 characters long.")
+    if any(not 32 <= ord(c) <= 126 or c in FORBIDDEN_TOKEN_CHARACTERS for c in token):
+        raise _error(
+            service,
+            "value",
+            'The AUTH token must be printable ASCII characters other than / " @ %.',
+        )
+    return token
+
+
+def _default_user_command(group, create=False):
+    """The nodes' `default` user as the group's tokens make it: its passwords are the tokens.
+    Creating the group also defines the user's rules (the kit's servers start with it off)."""
+    command = ["ACL", "SETUSER", "default"]
+    if create:
+        command += ["reset", "on", "~*", "&*", "+@all"]
+    if group.open:
+        # Redis holds either passwords or nopass (`>` clears nopass, nopass drops the passwords):
+        # while unauthenticated access must keep working, every password is accepted.
+        return command + ["resetpass", "nopass"]
+    return command + ["resetpass", *_password_rules(group.tokens)]
+
+
+def begin_change(item, status, action, command, scope):
+    """Marks `item` (a User or a Group) `status` until `command` has reached every node of
+    `scope`."""
     with LOCK:
-        user.status = status
-        user.pending = command
-        user.pending_action = action
-        user.scope = scope.name
-        user.generation += 1
-        generation = user.generation
+        item.mark(status)
+        item.pending = command
+        item.pending_action = action
+        item.scope = scope.name
+        item.generation += 1
+        generation = item.generation
         delay = scope.modifying_seconds
-    _schedule(user, generation, delay)
+    _schedule(item, generation, delay)
 
 
-def _schedule(user, generation, delay):
-    timer = threading.Timer(delay, _complete, args=(user, generation))
+def _schedule(item, generation, delay):
+    timer = threading.Timer(delay, _complete, args=(item, generation))
     timer.daemon = True
     timer.start()
 
 
-def _complete(user, generation):
+def _complete(item, generation):
     with LOCK:
-        if user.generation != generation or user.pending is None:
+        if item.generation != generation or item.pending is None:
             return
-        command = list(user.pending)
-        action = user.pending_action
-        scope = scope_named(user.scope)
+        command = list(item.pending)
+        action = item.pending_action
+        scope = scope_named(item.scope)
         nodes = list(scope.nodes)
-        secrets = list(user.passwords) + [node.secret() for node in nodes]
-        label = f"{user.service} user {user.key} ({action})"
+        secrets = item.secrets() + [node.secret() for node in nodes]
+        label = f"{item.label()} ({action})"
     failures = []
     for node in nodes:
         try:
@@ -517,28 +767,19 @@ def _complete(user, generation):
             )
     addresses = [node.address() for node in nodes]
     with LOCK:
-        if user.generation != generation:
+        if item.generation != generation:
             return
+        event = {**item.subject(), "action": action, "nodes": addresses}
         if failures:
             log(f"{label}: not applied, retrying in {RETRY_SECONDS}s: {'; '.join(failures)}")
-            scope.record(
-                {"service": user.service, "user": user.key, "action": action,
-                 "nodes": addresses, "result": "failed", "errors": failures}
-            )
-            _schedule(user, generation, RETRY_SECONDS)
+            scope.record({**event, "result": "failed", "errors": failures})
+            _schedule(item, generation, RETRY_SECONDS)
             return
-        scope.record(
-            {"service": user.service, "user": user.key, "action": action,
-             "nodes": addresses, "result": "applied"}
-        )
-        user.pending = None
-        user.pending_action = None
-        if user.status == "deleting":
-            users_of(user.service, user.account, user.region).pop(user.key, None)
-            log(f"{label}: applied to [{', '.join(addresses)}]; the user is gone")
-        else:
-            user.status = "active"
-            log(f"{label}: applied to [{', '.join(addresses)}]; active")
+        scope.record({**event, "result": "applied"})
+        outcome = item.finish()
+        item.pending = None
+        item.pending_action = None
+        log(f"{label}: applied to [{', '.join(addresses)}]; {outcome}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,10 +793,12 @@ def _access_key(response):
     return match.group(1) if match else ""
 
 
-def _admit(response, service):
-    """The caller's scope, after any injected throttling."""
+def _admit(response, service, action):
+    """The caller's scope, after counting the call and any injected throttling. Counted first, so
+    that the throttled calls and those refused later count too."""
     scope = scope_for_key(_access_key(response))
     with LOCK:
+        scope.count(service, action)
         if scope.throttle_next > 0:
             scope.throttle_next -= 1
             throttled = True
@@ -581,8 +824,18 @@ def _find(service, store, key):
     return user
 
 
-def _require_active(service, user):
-    if user.status != "active":
+def _injected_busy(scope):
+    """Whether an injected invalid state refuses this change (counted down per change refused)."""
+    with LOCK:
+        if scope.invalid_state_next <= 0:
+            return False
+        scope.invalid_state_next -= 1
+    log(f"injected an invalid state into one change (scope {scope.name})")
+    return True
+
+
+def _require_active(service, user, scope):
+    if user.status != "active" or _injected_busy(scope):
         raise _error(service, "state", "The user is not in active state.")
 
 
@@ -686,7 +939,7 @@ def _ec_passwords(params):
 
 def ec_create_user(self):
     service = ELASTICACHE
-    scope = _admit(self, service)
+    scope = _admit(self, service, "CreateUser")
     params = self._get_params()
     user_id = _require(service, params, "UserId")
     login = _require(service, params, "UserName")
@@ -727,7 +980,7 @@ def ec_create_user(self):
 
 def ec_modify_user(self):
     service = ELASTICACHE
-    scope = _admit(self, service)
+    scope = _admit(self, service, "ModifyUser")
     params = self._get_params()
     key = str(_require(service, params, "UserId")).lower()
     access_string = params.get("AccessString")
@@ -747,7 +1000,7 @@ def ec_modify_user(self):
         raise _error(service, "combination", "No modifications were requested.")
     with LOCK:
         user = _find(service, _ec_store(self), key)
-        _require_active(service, user)
+        _require_active(service, user, scope)
         if access_string is not None:
             user.access_string = access_string
         if append is not None:
@@ -772,7 +1025,7 @@ def ec_modify_user(self):
 
 def ec_describe_users(self):
     service = ELASTICACHE
-    _admit(self, service)
+    _admit(self, service, "DescribeUsers")
     params = self._get_params()
     if params.get("Filters"):
         raise _error(service, "value", "DescribeUsers Filters are not emulated.")
@@ -795,17 +1048,143 @@ def ec_describe_users(self):
 
 def ec_delete_user(self):
     service = ELASTICACHE
-    scope = _admit(self, service)
+    scope = _admit(self, service, "DeleteUser")
     params = self._get_params()
     key = str(_require(service, params, "UserId")).lower()
     with LOCK:
         user = _find(service, _ec_store(self), key)
         if key == "default":
             raise _error(service, "value", "The default user cannot be deleted.")
-        _require_active(service, user)
+        _require_active(service, user, scope)
         begin_change(user, "deleting", "delete", ["ACL", "DELUSER", user.login], scope)
         log(f"{service}: DeleteUser {key}")
         return ActionResult(user.view())
+
+
+# ElastiCache replication groups: AUTH tokens --------------------------------------------------
+
+# moto's own handler, which builds the group's model (members, endpoints, ARN) from the request.
+_MOTO_CREATE_REPLICATION_GROUP = ElastiCacheResponse.create_replication_group
+
+# What ModifyReplicationGroup may carry here: AUTH token changes only.
+TOKEN_MODIFICATION = {
+    "ReplicationGroupId",
+    "AuthToken",
+    "AuthTokenUpdateStrategy",
+    "ApplyImmediately",
+}
+
+
+def _find_group(response, group_id):
+    group = GROUPS.get((response.current_account, response.region, group_id))
+    if group is None:
+        raise _error(ELASTICACHE, "group_not_found", f"ReplicationGroup {group_id} not found.")
+    return group
+
+
+def _strategy(params):
+    """The AuthTokenUpdateStrategy, checked against what is emulated; ROTATE when omitted."""
+    service = ELASTICACHE
+    strategy = params.get("AuthTokenUpdateStrategy")
+    if params.get("AuthToken") is None:
+        if strategy is not None:
+            raise _error(service, "combination", "AuthTokenUpdateStrategy requires AuthToken.")
+        raise _error(
+            service, "combination", "No modifications were requested (only AuthToken is emulated)."
+        )
+    strategy = strategy or "ROTATE"
+    if strategy == "DELETE":
+        raise _error(service, "value", "AuthTokenUpdateStrategy DELETE is not emulated.")
+    if strategy not in ("ROTATE", "SET"):
+        raise _error(
+            service, "value", f"Invalid AuthTokenUpdateStrategy {strategy}: use ROTATE or SET."
+        )
+    return strategy
+
+
+def _require_apply_immediately(params):
+    """The service keeps a change sent without ApplyImmediately (false by default) pending until
+    the next maintenance window, which never comes here: refused, so that a caller that forgets
+    it learns it at once."""
+    if not _ec_bool(params.get("ApplyImmediately")):
+        raise _error(
+            ELASTICACHE,
+            "value",
+            "ApplyImmediately false is not emulated (the change would wait for the next "
+            "maintenance window): send ApplyImmediately true.",
+        )
+
+
+def ec_create_replication_group(self):
+    service = ELASTICACHE
+    scope = _admit(self, service, "CreateReplicationGroup")
+    params = self._get_params()
+    group_id = _require(service, params, "ReplicationGroupId")
+    token = params.get("AuthToken")
+    if token is not None:
+        check_token(token)
+        if not _ec_bool(params.get("TransitEncryptionEnabled")):
+            raise _error(
+                service, "combination", "AuthToken requires TransitEncryptionEnabled true."
+            )
+    if params.get("UserGroupIds"):
+        raise _error(service, "value", "User groups are not emulated.")
+    with LOCK:
+        _MOTO_CREATE_REPLICATION_GROUP(self)  # ReplicationGroupAlreadyExists from moto
+        model = self.elasticache_backend.replication_groups[group_id]
+        group = Group(model, self.current_account, self.region, token)
+        GROUPS[(self.current_account, self.region, group_id)] = group
+        begin_change(group, "creating", "create", _default_user_command(group, create=True), scope)
+        log(f"{service}: CreateReplicationGroup {group_id} ({len(group.tokens)} AUTH token(s))")
+        # A copy: the timer that completes the change must not alter the answer being serialised.
+        return ActionResult({"ReplicationGroup": copy.copy(model)})
+
+
+def ec_modify_replication_group(self):
+    service = ELASTICACHE
+    scope = _admit(self, service, "ModifyReplicationGroup")
+    params = self._get_params()
+    group_id = _require(service, params, "ReplicationGroupId")
+    others = sorted(set(params) - TOKEN_MODIFICATION)
+    if others:
+        raise _error(
+            service, "value", f"Only AUTH token changes are emulated, not {', '.join(others)}."
+        )
+    strategy = _strategy(params)
+    token = check_token(params["AuthToken"])
+    _require_apply_immediately(params)
+    with LOCK:
+        group = _find_group(self, group_id)
+        if group.model.status != "available" or _injected_busy(scope):
+            raise _error(
+                service, "group_state", f"Replication group {group_id} is not in available state."
+            )
+        if not group.model.transit_encryption_enabled:
+            raise _error(
+                service, "combination", "AuthToken requires TransitEncryptionEnabled true."
+            )
+        if strategy == "ROTATE":
+            group.rotate(token)
+        else:
+            group.set(token)
+        group.model.pending_modified_values = {
+            "AuthTokenStatus": "ROTATING" if strategy == "ROTATE" else "SETTING"
+        }
+        begin_change(group, "modifying", strategy.lower(), _default_user_command(group), scope)
+        log(
+            f"{service}: ModifyReplicationGroup {group_id} ({strategy}, "
+            f"{len(group.tokens)} token(s) after)"
+        )
+        return ActionResult({"ReplicationGroup": copy.copy(group.model)})
+
+
+def ec_describe_replication_groups(self):
+    _admit(self, ELASTICACHE, "DescribeReplicationGroups")
+    group_id = self._get_param("ReplicationGroupId")
+    with LOCK:
+        # moto's lookup (ReplicationGroupNotFoundFault, HTTP 404); copies, as in create.
+        groups = self.elasticache_backend.describe_replication_groups(replication_group_id=group_id)
+        return PaginatedResult({"ReplicationGroups": [copy.copy(g) for g in groups]})
 
 
 # MemoryDB (JSON 1.1) -------------------------------------------------------------------------
@@ -843,7 +1222,7 @@ def _mdb_passwords(mode):
 
 def mdb_create_user(self):
     service = MEMORYDB
-    scope = _admit(self, service)
+    scope = _admit(self, service, "CreateUser")
     params = _mdb_params(self)
     name = _require(service, params, "UserName")
     access_string = _require(service, params, "AccessString")
@@ -869,7 +1248,7 @@ def mdb_create_user(self):
 
 def mdb_update_user(self):
     service = MEMORYDB
-    scope = _admit(self, service)
+    scope = _admit(self, service, "UpdateUser")
     params = _mdb_params(self)
     name = _require(service, params, "UserName")
     access_string = params.get("AccessString")
@@ -880,7 +1259,7 @@ def mdb_update_user(self):
         raise _error(service, "combination", "No modifications were requested.")
     with LOCK:
         user = _find(service, _mdb_store(self), name)
-        _require_active(service, user)
+        _require_active(service, user, scope)
         if access_string is not None:
             user.access_string = access_string
         if passwords is not None:
@@ -898,7 +1277,7 @@ def mdb_update_user(self):
 
 def mdb_describe_users(self):
     service = MEMORYDB
-    _admit(self, service)
+    _admit(self, service, "DescribeUsers")
     params = _mdb_params(self)
     if params.get("Filters"):
         raise _error(service, "value", "DescribeUsers Filters are not emulated.")
@@ -915,14 +1294,14 @@ def mdb_describe_users(self):
 
 def mdb_delete_user(self):
     service = MEMORYDB
-    scope = _admit(self, service)
+    scope = _admit(self, service, "DeleteUser")
     params = _mdb_params(self)
     name = _require(service, params, "UserName")
     with LOCK:
         user = _find(service, _mdb_store(self), name)
         if name == "default":
             raise _error(service, "value", "The default user cannot be deleted.")
-        _require_active(service, user)
+        _require_active(service, user, scope)
         begin_change(user, "deleting", "delete", ["ACL", "DELUSER", user.login], scope)
         log(f"{service}: DeleteUser {name}")
         return ActionResult({"User": user.view()})
@@ -970,6 +1349,9 @@ def install():
     ElastiCacheResponse.modify_user = ec_modify_user
     ElastiCacheResponse.describe_users = ec_describe_users
     ElastiCacheResponse.delete_user = ec_delete_user
+    ElastiCacheResponse.create_replication_group = ec_create_replication_group
+    ElastiCacheResponse.modify_replication_group = ec_modify_replication_group
+    ElastiCacheResponse.describe_replication_groups = ec_describe_replication_groups
     MemoryDBResponse.create_user = mdb_create_user
     MemoryDBResponse.update_user = mdb_update_user
     MemoryDBResponse.describe_users = mdb_describe_users

@@ -2,7 +2,9 @@
 //! through the real AWS SDK for Rust and checked on real redis-servers: a password change is the
 //! user's whole password set, lands on every node only when the user turns from `modifying` to
 //! `active`, is refused while a change is under way, and the services' error codes (including
-//! throttling) reach the SDK as its error variants.
+//! throttling) reach the SDK as its error variants. ElastiCache AUTH tokens of replication groups
+//! (ModifyReplicationGroup ROTATE / SET) become the passwords of the nodes' `default` user by the
+//! rules AWS documents, checked by logging in with each token. The scope counts every call.
 
 use aws_sdk_elasticache::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_elasticache::operation::modify_user::ModifyUserError;
@@ -12,7 +14,9 @@ use rotation::password::generate_password;
 use rotation::redis::acl::PasswordHash;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use testkit::emulator::REGION;
 use testkit::managed_redis::{ManagedRedis, RetryConfig};
 use testkit::redis::{admin_password, RedisOptions, ADMIN};
 use testkit::{Emulator, RedisServer};
@@ -127,14 +131,19 @@ async fn nothing_leaked(managed: &ManagedRedis<'_>, secrets: &[&str]) {
     }
 }
 
-/// The scope's events for `user`: (action, result, nodes).
-async fn events_of(managed: &ManagedRedis<'_>, user: &str) -> Vec<(String, String, Vec<String>)> {
+/// The scope's events for the user (`kind` "user") or replication group (`kind`
+/// "replication_group") `name`: (action, result, nodes).
+async fn events_of(
+    managed: &ManagedRedis<'_>,
+    kind: &str,
+    name: &str,
+) -> Vec<(String, String, Vec<String>)> {
     let settings = managed.settings().await;
     settings["events"]
         .as_array()
         .expect("events")
         .iter()
-        .filter(|event| event["user"] == user)
+        .filter(|event| event[kind] == name)
         .map(|event| {
             let text = |field: &str| event[field].as_str().unwrap_or_default().to_owned();
             let nodes = event["nodes"]
@@ -289,7 +298,7 @@ async fn elasticache_modify_user_replaces_the_password_set_on_every_node_once_ac
         "the oldest password p0 no longer logs in"
     );
     holds_exactly(&servers, &login, &[&p2, &p1]).await;
-    let events = events_of(&managed, &id).await;
+    let events = events_of(&managed, "user", &id).await;
     assert_eq!(
         events,
         vec![
@@ -684,7 +693,7 @@ async fn a_change_the_servers_refuse_stays_pending_and_lands_once_they_take_it()
         node.acl_user(&name).await.is_none(),
         "nothing reached the server"
     );
-    let events = events_of(&managed, &name).await;
+    let events = events_of(&managed, "user", &name).await;
     assert!(
         events
             .iter()
@@ -698,4 +707,672 @@ async fn a_change_the_servers_refuse_stays_pending_and_lands_once_they_take_it()
     assert!(node.can_login(&name, &p1).await, "p1 logs in");
     holds_exactly(&[&node], &name, &[&p1]).await;
     nothing_leaked(&managed, &[&p1, &wrong_admin]).await;
+}
+
+/// Whether a connection without AUTH may run commands (as the `default` user) on `server`.
+fn open_to_anyone(server: &RedisServer) -> bool {
+    server.raw_command("PING").expect("PING without AUTH") == "+PONG"
+}
+
+mod groups {
+    use super::*;
+    use aws_sdk_elasticache::error::SdkError;
+    pub use aws_sdk_elasticache::operation::modify_replication_group::ModifyReplicationGroupError;
+    pub use aws_sdk_elasticache::types::AuthTokenUpdateStatus as TokenStatus;
+    pub use aws_sdk_elasticache::types::AuthTokenUpdateStrategyType as Strategy;
+    use aws_sdk_elasticache::types::ReplicationGroup;
+    use aws_sdk_elasticache::Client;
+
+    pub type Refusal = SdkError<ModifyReplicationGroupError>;
+
+    /// ModifyReplicationGroup of `token` by `strategy`, applied immediately.
+    pub async fn modify(
+        client: &Client,
+        id: &str,
+        token: &str,
+        strategy: Strategy,
+    ) -> Result<ReplicationGroup, Refusal> {
+        let out = client
+            .modify_replication_group()
+            .replication_group_id(id)
+            .auth_token(token)
+            .auth_token_update_strategy(strategy)
+            .apply_immediately(true)
+            .send()
+            .await?;
+        Ok(out
+            .replication_group()
+            .cloned()
+            .expect("ModifyReplicationGroup answers the group"))
+    }
+
+    /// [`modify`], which must be accepted (the panic names no token).
+    pub async fn change(
+        client: &Client,
+        id: &str,
+        token: &str,
+        strategy: Strategy,
+    ) -> ReplicationGroup {
+        let label = format!("ModifyReplicationGroup {id} {strategy}");
+        modify(client, id, token, strategy)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {}", DisplayErrorContext(e)))
+    }
+
+    /// [`modify`], which must be refused; `what` names the case (and no token).
+    pub async fn refusal(
+        client: &Client,
+        id: &str,
+        token: &str,
+        strategy: Strategy,
+        what: &str,
+    ) -> Refusal {
+        match modify(client, id, token, strategy).await {
+            Ok(_) => panic!("{what} was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    pub fn http_status(refusal: &Refusal) -> Option<u16> {
+        refusal.raw_response().map(|r| r.status().as_u16())
+    }
+
+    /// The group's ROTATE or SET answer: `modifying`, with the pending token status.
+    pub fn assert_pending(group: &ReplicationGroup, status: TokenStatus) {
+        assert_eq!(group.status(), Some("modifying"));
+        assert_eq!(
+            group
+                .pending_modified_values()
+                .and_then(|pending| pending.auth_token_status()),
+            Some(&status)
+        );
+    }
+}
+
+use groups::{ModifyReplicationGroupError, Strategy, TokenStatus};
+
+#[tokio::test]
+async fn elasticache_auth_token_rotate_keeps_the_previous_token_and_a_second_rotate_drops_the_oldest(
+) {
+    let (a, b) = (server(), server());
+    let servers = [&a, &b];
+    let managed = ManagedRedis::new(Emulator::shared());
+    managed.attach(&servers, MODIFYING).await;
+    let client = managed.elasticache();
+    let id = unique("rg");
+    let (t0, t1, t2) = (password(), password(), password());
+
+    // Created with t0: only t0 logs in as `default`, and AUTH is required.
+    let arn = managed.create_replication_group(&id, &t0).await;
+    assert_eq!(
+        arn,
+        format!("arn:aws:elasticache:{REGION}:123456789012:replicationgroup:{id}")
+    );
+    let group = managed.replication_group(&id).await;
+    assert_eq!(group.status(), Some("available"));
+    assert_eq!(group.arn(), Some(arn.as_str()));
+    assert_eq!(group.auth_token_enabled(), Some(true));
+    assert_eq!(group.transit_encryption_enabled(), Some(true));
+    assert_eq!(managed.auth_token_status(&id).await, None);
+    let created_at = group
+        .auth_token_last_modified_date()
+        .expect("AuthTokenLastModifiedDate")
+        .as_nanos();
+    assert!(
+        logs_in_everywhere(&servers, "default", &t0).await,
+        "t0 logs in"
+    );
+    assert!(
+        !servers.iter().any(|server| open_to_anyone(server)),
+        "AUTH is required"
+    );
+
+    // ROTATE t1: `modifying` with ROTATING, and nothing on the nodes yet.
+    let started = Instant::now();
+    let rotating = groups::change(&client, &id, &t1, Strategy::Rotate).await;
+    groups::assert_pending(&rotating, TokenStatus::Rotating);
+    assert_eq!(
+        managed.auth_token_status(&id).await,
+        Some(TokenStatus::Rotating)
+    );
+    assert_eq!(
+        managed.replication_group(&id).await.status(),
+        Some("modifying")
+    );
+    // Any other ModifyReplicationGroup meanwhile: InvalidReplicationGroupState, HTTP 400.
+    for strategy in [Strategy::Rotate, Strategy::Set] {
+        let refused = groups::refusal(
+            &client,
+            &id,
+            &t2,
+            strategy.clone(),
+            "a change while modifying",
+        )
+        .await;
+        assert_eq!(refused.code(), Some("InvalidReplicationGroupState"));
+        assert!(matches!(
+            refused.as_service_error(),
+            Some(ModifyReplicationGroupError::InvalidReplicationGroupStateFault(_))
+        ));
+        assert_eq!(groups::http_status(&refused), Some(400));
+    }
+    let t1_early = logs_in_anywhere(&servers, "default", &t1).await;
+    assert!(started.elapsed() < MODIFYING, "the test ran too slowly");
+    assert!(!t1_early, "t1 reached a node before the change completed");
+
+    let seen = managed.wait_until_available(&id).await;
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("modifying"),
+        "{seen:?}"
+    );
+    let group = managed.replication_group(&id).await;
+    assert_eq!(managed.auth_token_status(&id).await, None);
+    assert_eq!(group.auth_token_enabled(), Some(true));
+    assert!(
+        group
+            .auth_token_last_modified_date()
+            .expect("AuthTokenLastModifiedDate")
+            .as_nanos()
+            > created_at,
+        "AuthTokenLastModifiedDate moved with the rotation"
+    );
+    assert!(
+        logs_in_everywhere(&servers, "default", &t0).await,
+        "t0 still logs in"
+    );
+    assert!(
+        logs_in_everywhere(&servers, "default", &t1).await,
+        "t1 logs in"
+    );
+    holds_exactly(&servers, "default", &[&t0, &t1]).await;
+    assert!(
+        !servers.iter().any(|server| open_to_anyone(server)),
+        "AUTH is still required"
+    );
+
+    // A second ROTATE: t2 joins, the oldest (t0) goes.
+    let rotating = groups::change(&client, &id, &t2, Strategy::Rotate).await;
+    groups::assert_pending(&rotating, TokenStatus::Rotating);
+    managed.wait_until_available(&id).await;
+    assert!(
+        logs_in_everywhere(&servers, "default", &t1).await,
+        "t1 still logs in"
+    );
+    assert!(
+        logs_in_everywhere(&servers, "default", &t2).await,
+        "t2 logs in"
+    );
+    assert!(
+        !logs_in_anywhere(&servers, "default", &t0).await,
+        "the oldest token t0 no longer logs in"
+    );
+    holds_exactly(&servers, "default", &[&t1, &t2]).await;
+
+    let applied = |action: &str| (action.to_owned(), "applied".to_owned(), addresses(&servers));
+    assert_eq!(
+        events_of(&managed, "replication_group", &id).await,
+        vec![applied("create"), applied("rotate"), applied("rotate")]
+    );
+    nothing_leaked(&managed, &[&t0, &t1, &t2]).await;
+}
+
+#[tokio::test]
+async fn elasticache_auth_token_set_leaves_only_the_last_token_and_refuses_any_other_value() {
+    let node = server();
+    let servers = [&node];
+    let managed = ManagedRedis::new(Emulator::shared());
+    managed.attach(&servers, MODIFYING).await;
+    let client = managed.elasticache();
+    let id = unique("rg-set");
+    let (t0, t1) = (password(), password());
+    managed.create_replication_group(&id, &t0).await;
+
+    // SET on a group holding one token it was created with: no ROTATE to finish.
+    let refused = groups::refusal(&client, &id, &t0, Strategy::Set, "SET without a ROTATE").await;
+    assert_eq!(refused.code(), Some("InvalidParameterCombination"));
+    assert!(matches!(
+        refused.as_service_error(),
+        Some(ModifyReplicationGroupError::InvalidParameterCombinationException(_))
+    ));
+
+    groups::change(&client, &id, &t1, Strategy::Rotate).await;
+    managed.wait_until_available(&id).await;
+    holds_exactly(&servers, "default", &[&t0, &t1]).await;
+
+    // SET with the older token, not the last one rotated in: refused, both still log in.
+    let refused = groups::refusal(&client, &id, &t0, Strategy::Set, "SET of the older token").await;
+    assert_eq!(refused.code(), Some("InvalidParameterValue"));
+    assert!(matches!(
+        refused.as_service_error(),
+        Some(ModifyReplicationGroupError::InvalidParameterValueException(
+            _
+        ))
+    ));
+    assert_eq!(
+        managed.replication_group(&id).await.status(),
+        Some("available")
+    );
+    assert!(node.can_login("default", &t0).await, "t0 still logs in");
+    assert!(node.can_login("default", &t1).await, "t1 still logs in");
+
+    // SET with the last token: `modifying` with SETTING, then only t1 logs in.
+    let setting = groups::change(&client, &id, &t1, Strategy::Set).await;
+    groups::assert_pending(&setting, TokenStatus::Setting);
+    assert_eq!(
+        managed.auth_token_status(&id).await,
+        Some(TokenStatus::Setting)
+    );
+    let seen = managed.wait_until_available(&id).await;
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("modifying"),
+        "{seen:?}"
+    );
+    assert!(node.can_login("default", &t1).await, "t1 logs in");
+    assert!(
+        !node.can_login("default", &t0).await,
+        "t0 no longer logs in after SET"
+    );
+    holds_exactly(&servers, "default", &[&t1]).await;
+    assert!(!open_to_anyone(&node), "AUTH is required");
+
+    // A second SET: one token, not from a ROTATE of a group without one.
+    let refused = groups::refusal(&client, &id, &t1, Strategy::Set, "SET after SET").await;
+    assert_eq!(refused.code(), Some("InvalidParameterCombination"));
+    holds_exactly(&servers, "default", &[&t1]).await;
+    nothing_leaked(&managed, &[&t0, &t1]).await;
+}
+
+#[tokio::test]
+async fn elasticache_auth_token_rotated_into_a_group_without_one_keeps_unauthenticated_access_until_set(
+) {
+    let node = server();
+    let servers = [&node];
+    let managed = ManagedRedis::new(Emulator::shared());
+    managed.attach(&servers, MODIFYING).await;
+    let client = managed.elasticache();
+    let id = unique("rg-open");
+    let (token, other) = (password(), password());
+
+    managed.create_replication_group_without_token(&id).await;
+    assert_eq!(
+        managed.replication_group(&id).await.auth_token_enabled(),
+        Some(false)
+    );
+    assert!(open_to_anyone(&node), "no token: no AUTH needed");
+
+    // ROTATE into a group without a token: the token is accepted, access stays open.
+    groups::change(&client, &id, &token, Strategy::Rotate).await;
+    managed.wait_until_available(&id).await;
+    assert_eq!(
+        managed.replication_group(&id).await.auth_token_enabled(),
+        Some(true)
+    );
+    assert!(
+        open_to_anyone(&node),
+        "unauthenticated access keeps working"
+    );
+    assert!(node.can_login("default", &token).await, "the token logs in");
+
+    // SET: only the token works now.
+    let setting = groups::change(&client, &id, &token, Strategy::Set).await;
+    groups::assert_pending(&setting, TokenStatus::Setting);
+    managed.wait_until_available(&id).await;
+    assert!(!open_to_anyone(&node), "AUTH is required after SET");
+    assert!(node.can_login("default", &token).await, "the token logs in");
+    assert!(
+        !node.can_login("default", &other).await,
+        "any other password is refused"
+    );
+    holds_exactly(&servers, "default", &[&token]).await;
+    nothing_leaked(&managed, &[&token, &other]).await;
+}
+
+#[tokio::test]
+async fn elasticache_auth_token_rotate_resent_with_a_token_already_held_drops_the_oldest() {
+    let node = server();
+    let servers = [&node];
+    let managed = ManagedRedis::new(Emulator::shared());
+    managed.attach(&servers, MODIFYING).await;
+    let client = managed.elasticache();
+    let id = unique("rg-resent");
+    let (t0, t1) = (password(), password());
+    managed.create_replication_group(&id, &t0).await;
+    groups::change(&client, &id, &t1, Strategy::Rotate).await;
+    managed.wait_until_available(&id).await;
+    holds_exactly(&servers, "default", &[&t0, &t1]).await;
+
+    // The same ROTATE again (a blind retry): t1 counts as a new token, so t0 is dropped.
+    groups::change(&client, &id, &t1, Strategy::Rotate).await;
+    managed.wait_until_available(&id).await;
+    assert!(node.can_login("default", &t1).await, "t1 logs in");
+    assert!(
+        !node.can_login("default", &t0).await,
+        "the re-sent ROTATE dropped t0"
+    );
+    holds_exactly(&servers, "default", &[&t1]).await;
+    nothing_leaked(&managed, &[&t0, &t1]).await;
+}
+
+#[tokio::test]
+async fn elasticache_auth_token_rules_and_unemulated_changes_are_refused_without_touching_the_nodes(
+) {
+    let node = server();
+    let servers = [&node];
+    let managed = ManagedRedis::new(Emulator::shared());
+    managed.attach(&servers, Duration::from_millis(200)).await;
+    let client = managed.elasticache();
+    let id = unique("rg-rules");
+    let (t0, t1) = (password(), password());
+    managed.create_replication_group(&id, &t0).await;
+
+    // Tokens: 16-128 printable ASCII characters, none of / " @ %.
+    let mut bad: Vec<(String, String)> = ["/", "\"", "@", "%"]
+        .iter()
+        .map(|c| (format!("a token with {c}"), format!("{}{c}", &t1[..20])))
+        .collect();
+    bad.push(("a 15-character token".into(), t1[..15].to_owned()));
+    bad.push((
+        "a 129-character token".into(),
+        t1.repeat(5)[..129].to_owned(),
+    ));
+    bad.push(("a token with a tab".into(), format!("{}\t", &t1[..20])));
+    for (what, token) in &bad {
+        let refused = groups::refusal(&client, &id, token, Strategy::Rotate, what).await;
+        assert_eq!(refused.code(), Some("InvalidParameterValue"), "{what}");
+        assert!(
+            matches!(
+                refused.as_service_error(),
+                Some(ModifyReplicationGroupError::InvalidParameterValueException(
+                    _
+                ))
+            ),
+            "{what}"
+        );
+    }
+
+    // DELETE is not emulated; neither is ApplyImmediately false (sent or left out).
+    let refused = groups::refusal(&client, &id, &t1, Strategy::Delete, "DELETE").await;
+    assert_eq!(refused.code(), Some("InvalidParameterValue"));
+    for apply in [Some(false), None] {
+        let refused = client
+            .modify_replication_group()
+            .replication_group_id(&id)
+            .auth_token(&t1)
+            .auth_token_update_strategy(Strategy::Rotate)
+            .set_apply_immediately(apply)
+            .send()
+            .await
+            .expect_err("ApplyImmediately false");
+        assert_eq!(refused.code(), Some("InvalidParameterValue"), "{apply:?}");
+    }
+    // A strategy without a token.
+    let refused = client
+        .modify_replication_group()
+        .replication_group_id(&id)
+        .auth_token_update_strategy(Strategy::Rotate)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect_err("a strategy without a token");
+    assert_eq!(refused.code(), Some("InvalidParameterCombination"));
+
+    // An unknown group: ReplicationGroupNotFoundFault, HTTP 404, from both calls.
+    let missing = unique("rg-missing");
+    let refused =
+        groups::refusal(&client, &missing, &t1, Strategy::Rotate, "an unknown group").await;
+    assert_eq!(refused.code(), Some("ReplicationGroupNotFoundFault"));
+    assert!(matches!(
+        refused.as_service_error(),
+        Some(ModifyReplicationGroupError::ReplicationGroupNotFoundFault(
+            _
+        ))
+    ));
+    assert_eq!(groups::http_status(&refused), Some(404));
+    let refused = client
+        .describe_replication_groups()
+        .replication_group_id(&missing)
+        .send()
+        .await
+        .expect_err("DescribeReplicationGroups of an unknown group");
+    assert_eq!(refused.code(), Some("ReplicationGroupNotFoundFault"));
+    assert_eq!(
+        refused.raw_response().map(|r| r.status().as_u16()),
+        Some(404)
+    );
+
+    // Nothing changed: the group is available with t0 alone, and only its creation was applied.
+    assert_eq!(
+        managed.replication_group(&id).await.status(),
+        Some("available")
+    );
+    assert_eq!(managed.auth_token_status(&id).await, None);
+    holds_exactly(&servers, "default", &[&t0]).await;
+    assert!(!node.can_login("default", &t1).await, "t1 never landed");
+    assert_eq!(
+        events_of(&managed, "replication_group", &id).await,
+        vec![(
+            "create".to_owned(),
+            "applied".to_owned(),
+            addresses(&servers)
+        )]
+    );
+    let mut secrets: Vec<&str> = vec![&t0, &t1];
+    secrets.extend(bad.iter().map(|(_, token)| token.as_str()));
+    nothing_leaked(&managed, &secrets).await;
+}
+
+#[tokio::test]
+async fn call_counts_count_every_emulated_call_including_throttled_and_refused_ones() {
+    let managed = ManagedRedis::new(Emulator::shared());
+    managed.attach(&[], Duration::ZERO).await;
+    let neighbour = ManagedRedis::new(Emulator::shared());
+    neighbour.attach(&[], Duration::ZERO).await;
+    assert_eq!(managed.calls().await, BTreeMap::new(), "a new scope");
+    let token = password();
+
+    // A throttled DescribeUsers the SDK retries: two calls.
+    managed.throttle_next(1).await;
+    managed
+        .elasticache()
+        .describe_users()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("retried past Throttling: {}", DisplayErrorContext(e)));
+    // A throttled DescribeReplicationGroups without retries: one call.
+    managed.throttle_next(1).await;
+    let throttled = managed
+        .elasticache_with(RetryConfig::disabled())
+        .describe_replication_groups()
+        .send()
+        .await
+        .expect_err("a throttled DescribeReplicationGroups");
+    assert_eq!(throttled.code(), Some("Throttling"));
+    // Refused calls count too.
+    let refused = groups::refusal(
+        &managed.elasticache(),
+        &unique("rg-missing"),
+        &token,
+        Strategy::Rotate,
+        "ModifyReplicationGroup of an unknown group",
+    )
+    .await;
+    assert_eq!(refused.code(), Some("ReplicationGroupNotFoundFault"));
+    let refused = managed
+        .elasticache()
+        .modify_user()
+        .user_id(unique("ec-missing"))
+        .passwords(&token)
+        .send()
+        .await
+        .expect_err("ModifyUser of an unknown user");
+    assert_eq!(refused.code(), Some("UserNotFound"));
+    let mdb = managed.memorydb();
+    for _ in 0..2 {
+        mdb.describe_users()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeUsers: {}", DisplayErrorContext(e)));
+    }
+
+    let expected: BTreeMap<String, u64> = [
+        ("elasticache.DescribeReplicationGroups", 1),
+        ("elasticache.DescribeUsers", 2),
+        ("elasticache.ModifyReplicationGroup", 1),
+        ("elasticache.ModifyUser", 1),
+        ("memorydb.DescribeUsers", 2),
+    ]
+    .into_iter()
+    .map(|(name, count)| (name.to_owned(), count))
+    .collect();
+    assert_eq!(managed.calls().await, expected);
+    assert_eq!(
+        neighbour.calls().await,
+        BTreeMap::new(),
+        "another scope counts nothing of them"
+    );
+
+    managed.reset_calls().await;
+    assert_eq!(managed.calls().await, BTreeMap::new(), "after reset_calls");
+    mdb.describe_users()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeUsers: {}", DisplayErrorContext(e)));
+    assert_eq!(
+        managed.calls().await,
+        BTreeMap::from([("memorydb.DescribeUsers".to_owned(), 1)])
+    );
+    nothing_leaked(&managed, &[&token]).await;
+}
+
+#[tokio::test]
+async fn injected_invalid_state_refuses_the_next_changes_while_describe_shows_none() {
+    let node = server();
+    let servers = [&node];
+    let managed = ManagedRedis::new(Emulator::shared());
+    managed.attach(&servers, Duration::from_millis(200)).await;
+    let client = managed.elasticache();
+    let (id, group) = (unique("ec-busy"), unique("rg-busy"));
+    let login = format!("{id}-app");
+    let (p0, p1, t0, t1) = (password(), password(), password(), password());
+    client
+        .create_user()
+        .user_id(&id)
+        .user_name(&login)
+        .engine("redis")
+        .access_string("on ~* +@all")
+        .passwords(&p0)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateUser: {}", DisplayErrorContext(e)));
+    statuses_until_active("the new user", || elasticache::status(&client, &id)).await;
+    managed.create_replication_group(&group, &t0).await;
+    managed.reset_calls().await;
+
+    // Two injected: the next ModifyUser and ModifyReplicationGroup are refused, nothing changes.
+    managed.inject_invalid_state(2).await;
+    let refused = client
+        .modify_user()
+        .user_id(&id)
+        .passwords(&p1)
+        .send()
+        .await
+        .expect_err("ModifyUser under an injected invalid state");
+    assert_eq!(refused.code(), Some("InvalidUserState"));
+    assert_eq!(elasticache::status(&client, &id).await, "active");
+    let refused = groups::refusal(
+        &client,
+        &group,
+        &t1,
+        Strategy::Rotate,
+        "an injected busy group",
+    )
+    .await;
+    assert_eq!(refused.code(), Some("InvalidReplicationGroupState"));
+    assert_eq!(
+        managed.replication_group(&group).await.status(),
+        Some("available")
+    );
+    assert_eq!(managed.settings().await["invalid_state_next"], json!(0));
+
+    // The next changes pass and land.
+    client
+        .modify_user()
+        .user_id(&id)
+        .passwords(&p1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ModifyUser: {}", DisplayErrorContext(e)));
+    statuses_until_active("the modified user", || elasticache::status(&client, &id)).await;
+    assert!(node.can_login(&login, &p1).await, "p1 logs in");
+    assert!(!node.can_login(&login, &p0).await, "p0 was replaced");
+    groups::change(&client, &group, &t1, Strategy::Rotate).await;
+    managed.wait_until_available(&group).await;
+    holds_exactly(&servers, "default", &[&t0, &t1]).await;
+
+    let calls = managed.calls().await;
+    assert_eq!(calls.get("elasticache.ModifyUser"), Some(&2), "{calls:?}");
+    assert_eq!(
+        calls.get("elasticache.ModifyReplicationGroup"),
+        Some(&2),
+        "{calls:?}"
+    );
+    nothing_leaked(&managed, &[&p0, &p1, &t0, &t1]).await;
+}
+
+#[tokio::test]
+async fn attach_persisting_saves_each_change_so_a_restarted_node_keeps_it() {
+    // One server keeps its users in redis.conf (CONFIG REWRITE), the other in an aclfile (ACL SAVE).
+    let mut in_config = server();
+    let mut in_aclfile = RedisServer::start_opts(RedisOptions {
+        aclfile: true,
+        ..Default::default()
+    })
+    .expect("redis-server starts");
+    let managed = ManagedRedis::new(Emulator::shared());
+    managed
+        .attach_persisting(&[&in_config, &in_aclfile], Duration::from_millis(200))
+        .await;
+    let client = managed.elasticache();
+    let (id, group) = (unique("ec-saved"), unique("rg-saved"));
+    let login = format!("{id}-app");
+    let (p0, p1, t0, t1) = (password(), password(), password(), password());
+    client
+        .create_user()
+        .user_id(&id)
+        .user_name(&login)
+        .engine("redis")
+        .access_string("on ~* +@all")
+        .passwords(&p0)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateUser: {}", DisplayErrorContext(e)));
+    statuses_until_active("the new user", || elasticache::status(&client, &id)).await;
+    client
+        .modify_user()
+        .user_id(&id)
+        .passwords(&p1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ModifyUser: {}", DisplayErrorContext(e)));
+    statuses_until_active("the modified user", || elasticache::status(&client, &id)).await;
+    managed.create_replication_group(&group, &t0).await;
+    groups::change(&client, &group, &t1, Strategy::Rotate).await;
+    managed.wait_until_available(&group).await;
+
+    in_config.restart().expect("redis-server restarts");
+    in_aclfile.restart().expect("redis-server restarts");
+    let servers = [&in_config, &in_aclfile];
+    holds_exactly(&servers, &login, &[&p1]).await;
+    assert!(
+        !logs_in_anywhere(&servers, &login, &p0).await,
+        "the replaced password p0 stayed replaced"
+    );
+    holds_exactly(&servers, "default", &[&t0, &t1]).await;
+    assert!(
+        logs_in_everywhere(&servers, "default", &t1).await,
+        "the rotated token survived the restart"
+    );
+    nothing_leaked(&managed, &[&p0, &p1, &t0, &t1]).await;
 }

@@ -41,14 +41,18 @@ pub const SPEC: EngineSpec = EngineSpec {
         rds_lookups: false,
         vpc: true,
     },
-    build: |config| Box::new(RedisBackend::with_control_planes(config)),
+    build: |config| {
+        Box::new(RedisBackend::with_control_planes(
+            managed::ControlPlanes::new(config, managed::Settings::from_env()),
+        ))
+    },
 };
 
 /// The Redis backend.
 #[derive(Debug, Default, Clone)]
 pub struct RedisBackend {
-    /// The AWS configuration managed users' control planes are reached with.
-    aws: Option<aws_config::SdkConfig>,
+    /// How managed users' control planes are reached, and what the function may change there.
+    managed: Option<managed::ControlPlanes>,
 }
 
 impl RedisBackend {
@@ -58,21 +62,21 @@ impl RedisBackend {
     }
 
     /// A backend that also rotates ElastiCache and MemoryDB credentials through their control
-    /// planes, reached with `config` (in each ARN's region).
-    pub fn with_control_planes(config: &aws_config::SdkConfig) -> Self {
+    /// planes.
+    pub fn with_control_planes(planes: managed::ControlPlanes) -> Self {
         Self {
-            aws: Some(config.clone()),
+            managed: Some(planes),
         }
     }
 
-    /// The AWS configuration for `value`, when a control plane sets its passwords.
+    /// The control planes for `value`, when one sets its passwords.
     fn control_planes(
         &self,
         value: &SecretValue,
-    ) -> Result<Option<&aws_config::SdkConfig>, BackendError> {
+    ) -> Result<Option<&managed::ControlPlanes>, BackendError> {
         match managed::provider_of(value)? {
             managed::Provider::SelfManaged => Ok(None),
-            managed::Provider::Managed(_) => self.aws.as_ref().map(Some).ok_or_else(|| {
+            managed::Provider::Managed(_) => self.managed.as_ref().map(Some).ok_or_else(|| {
                 invalid(
                     managed::USER_ARN_FIELD,
                     "names a managed Redis credential, which this backend was built without AWS \

@@ -29,12 +29,17 @@ locals {
       },
       var.postgres.master_secret_arn == null ? {} : { masterarn = var.postgres.master_secret_arn },
     ))
+    # AWS's ElastiCache rotation format: the user's ARN ties the secret to the
+    # user (the function refuses one its ROTATION_MANAGED_REDIS_ARNS does not
+    # list); host and port are where it tests the new password, over TLS,
+    # trusting the Amazon Trust Services roots the cache's certificate chains to.
     redis = jsonencode({
-      engine   = "redis"
-      host     = var.redis.host
-      port     = var.redis.port
-      username = var.redis.username
-      password = var.redis_password
+      user_arn  = aws_elasticache_user.app.arn
+      username  = aws_elasticache_user.app.user_name
+      password  = sensitive(data.aws_secretsmanager_random_password.redis["app"].random_password)
+      host      = aws_elasticache_serverless_cache.redis.endpoint[0].address
+      port      = aws_elasticache_serverless_cache.redis.endpoint[0].port
+      ca_bundle = file("${path.module}/amazon-trust-services-roots.pem")
     })
     jwt = jsonencode(merge(var.jwt_settings, { engine = "jwt" }))
   }
@@ -67,6 +72,10 @@ module "function" {
   engine       = each.key
   package_path = "${local.package_dir}/secret-rotation-${each.key}/bootstrap.zip"
 
+  # The Redis function waits for the ElastiCache user to be active again
+  # after ModifyUser: its timeout covers that wait (redis.tf).
+  timeout = each.key == "redis" ? local.redis_function_timeout : 60
+
   vpc_config = each.value.in_vpc ? {
     subnet_ids         = aws_subnet.private[*].id
     security_group_ids = [aws_security_group.functions.id]
@@ -74,6 +83,12 @@ module "function" {
 
   secret_kms_key_arns    = [aws_kms_key.secrets.arn]
   privileged_secret_arns = each.key == "postgres" && var.postgres.master_secret_arn != null ? [var.postgres.master_secret_arn] : []
+
+  # The one user the Redis function may change (IAM and its environment), and
+  # the one endpoint it may log in to.
+  managed_redis_arns         = each.key == "redis" ? [aws_elasticache_user.app.arn] : []
+  managed_redis_endpoints    = each.key == "redis" ? [aws_elasticache_serverless_cache.redis.endpoint[0].address] : []
+  managed_redis_wait_seconds = each.key == "redis" ? local.redis_wait_seconds : null
 
   create_kms_key     = false
   kms_key_arn        = aws_kms_key.observability.arn
@@ -95,6 +110,6 @@ module "secret" {
   rotation_rules      = { automatically_after_days = each.value.rotate_after_days }
 
   # The first rotation starts at once and needs the functions in the VPC to
-  # reach Secrets Manager (and RDS) through the endpoints.
+  # reach Secrets Manager (and RDS, ElastiCache) through the endpoints.
   depends_on = [aws_vpc_endpoint.this]
 }

@@ -54,9 +54,9 @@ resource "aws_security_group" "functions" {
   }
 
   egress {
-    description = "Redis"
-    from_port   = var.redis.port
-    to_port     = var.redis.port
+    description = "Valkey over TLS to the serverless cache endpoint"
+    from_port   = local.redis_port
+    to_port     = local.redis_port
     protocol    = "tcp"
     cidr_blocks = [var.vpc_cidr]
   }
@@ -77,9 +77,11 @@ resource "aws_security_group" "endpoints" {
 }
 
 # Secrets Manager for every function in the VPC; RDS because the PostgreSQL
-# function resolves host and port with DescribeDBInstances/DescribeDBClusters.
+# function resolves host and port with DescribeDBInstances/DescribeDBClusters;
+# ElastiCache because the Redis function changes its user's passwords with
+# DescribeUsers/ModifyUser.
 resource "aws_vpc_endpoint" "this" {
-  for_each = toset(["secretsmanager", "rds"])
+  for_each = toset(["secretsmanager", "rds", "elasticache"])
 
   vpc_id              = aws_vpc.this.id
   service_name        = "com.amazonaws.${var.region}.${each.key}"

@@ -32,3 +32,13 @@ output "monitor_alarm_arns" {
   description = "ARNs of the monitor's alarms (overdue, pending-stuck, silent, errors)."
   value       = module.monitor.alarm_arns
 }
+
+output "redis_endpoint" {
+  description = "Address and port of the serverless Valkey cache's endpoint (TLS), where the rotated user logs in."
+  value       = aws_elasticache_serverless_cache.redis.endpoint
+}
+
+output "redis_user_arn" {
+  description = "ARN of the ElastiCache user whose password the Redis function rotates."
+  value       = aws_elasticache_user.app.arn
+}

@@ -10,8 +10,9 @@ variable "name_prefix" {
   default     = "secret-rotation"
 
   validation {
-    condition     = can(regex("^[a-z0-9-]{1,30}$", var.name_prefix))
-    error_message = "The name_prefix must be 1-30 characters of lowercase letters, digits and '-'."
+    # Also starts the ElastiCache user, user group and cache IDs: a letter first, no "--", no "-" last.
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$", var.name_prefix)) && !strcontains(var.name_prefix, "--")
+    error_message = "The name_prefix must be 1-30 characters of lowercase letters, digits and '-', starting with a letter, not ending with '-' and without '--'."
   }
 }
 
@@ -55,22 +56,24 @@ variable "postgres_password" {
 }
 
 variable "redis" {
-  description = "Connection details of the Redis ACL user to rotate."
+  description = "The ElastiCache user the Redis function rotates, in the example's serverless cache: user_id (ElastiCache's ID, the end of the user's ARN; default <name_prefix>-sessions-app), username (the login name) and access_string (its permissions). Its initial password is generated, and replaced by the first rotation."
   type = object({
-    host     = string
-    port     = optional(number, 6379)
-    username = string
+    user_id       = optional(string)
+    username      = optional(string, "sessions_app")
+    access_string = optional(string, "on ~* +@all -@dangerous")
   })
-  default = {
-    host     = "master.sessions.abcdef.euw1.cache.amazonaws.com"
-    username = "sessions_app"
-  }
-}
+  default = {}
 
-variable "redis_password" {
-  description = "Current password of the Redis ACL user (replaced by the first rotation)."
-  type        = string
-  sensitive   = true
+  validation {
+    condition     = var.redis.user_id == null || can(regex("^[a-z][a-z0-9-]*$", var.redis.user_id))
+    error_message = "The redis.user_id must start with a lowercase letter and hold only lowercase letters, digits and '-'."
+  }
+
+  validation {
+    # As the Redis function checks user names; "default" is the user group's disabled default user.
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$", var.redis.username)) && var.redis.username != "default"
+    error_message = "The redis.username must be 1-128 characters of letters, digits and _ - . : @, starting with a letter, digit or '_', and not \"default\"."
+  }
 }
 
 variable "jwt_settings" {

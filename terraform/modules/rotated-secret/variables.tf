@@ -15,14 +15,42 @@ variable "description" {
 }
 
 variable "secret_string" {
-  description = "Initial JSON value of the secret, e.g. {\"engine\":\"postgres\",\"host\":...}. Only used on creation: rotation replaces it, and later changes are ignored."
+  description = "Initial JSON value of the secret, e.g. {\"engine\":\"postgres\",\"host\":...}, or, for a managed Redis user or AUTH token rotated by the redis function, AWS's ElastiCache rotation format {\"user_arn\":...,\"username\":...,\"password\":...} (or {\"replication_group_arn\":...,\"password\":...}), which needs no engine. Only used on creation: rotation replaces it, and later changes are ignored."
   type        = string
   sensitive   = true
 
   validation {
-    # The engines' names and the aliases their functions accept (AWS's spellings for PostgreSQL).
-    condition     = contains(["postgres", "postgresql", "aurora-postgresql", "redis", "jwt"], try(jsondecode(var.secret_string).engine, ""))
-    error_message = "The secret_string must be a JSON object whose \"engine\" is postgres (or postgresql, aurora-postgresql), redis or jwt."
+    # The engines' names and the aliases their functions accept (AWS's spellings for PostgreSQL);
+    # or AWS's ElastiCache rotation format, which names no engine: the redis function takes it by
+    # its user_arn (ElastiCache or MemoryDB user) or replication_group_arn (AUTH token).
+    condition     = contains(["postgres", "postgresql", "aurora-postgresql", "redis", "jwt"], try(jsondecode(var.secret_string).engine, "")) || (can(jsondecode(var.secret_string).user_arn) || can(jsondecode(var.secret_string).replication_group_arn)) && !can(jsondecode(var.secret_string).engine)
+    error_message = "The secret_string must be a JSON object whose \"engine\" is postgres (or postgresql, aurora-postgresql), redis or jwt, or AWS's ElastiCache rotation format for a managed Redis user (user_arn, username, password) or AUTH token (replication_group_arn, password)."
+  }
+
+  validation {
+    # A managed Redis value names its user or replication group by a full ARN (a form the redis
+    # function's managed_redis_arns accepts) and carries its login. Each term has its own try or
+    # can: the operators evaluate both sides, and a missing field must not fail another engine.
+    condition = (
+      (can(jsondecode(var.secret_string).user_arn) || can(jsondecode(var.secret_string).replication_group_arn)) == false
+      || (
+        can(jsondecode(var.secret_string).user_arn) != can(jsondecode(var.secret_string).replication_group_arn)
+        && try(jsondecode(var.secret_string).engine == "redis", true)
+        && try(length(jsondecode(var.secret_string).password) > 0, false)
+        && (
+          can(jsondecode(var.secret_string).user_arn) == false
+          || (
+            can(regex("^arn:aws[a-z-]*:(elasticache:[a-z0-9-]+:[0-9]{12}:user:|memorydb:[a-z0-9-]+:[0-9]{12}:user/)[A-Za-z][A-Za-z0-9-]*$", jsondecode(var.secret_string).user_arn))
+            && try(length(jsondecode(var.secret_string).username) > 0, false)
+          )
+        )
+        && (
+          can(jsondecode(var.secret_string).replication_group_arn) == false
+          || can(regex("^arn:aws[a-z-]*:elasticache:[a-z0-9-]+:[0-9]{12}:replicationgroup:[A-Za-z][A-Za-z0-9-]*$", jsondecode(var.secret_string).replication_group_arn))
+        )
+      )
+    )
+    error_message = "A managed Redis secret_string needs exactly one of user_arn (a full ElastiCache user ARN arn:aws:elasticache:<region>:<account>:user:<UserId> or MemoryDB user ARN arn:aws:memorydb:<region>:<account>:user/<UserName>, with a username) and replication_group_arn (arn:aws:elasticache:<region>:<account>:replicationgroup:<ReplicationGroupId>), a non-empty password, and no engine other than redis."
   }
 }
 

@@ -21,6 +21,17 @@ locals {
   # engines whose backend resolves RDS endpoints; must equal the library's engine registry
   engines_with_rds_lookups = ["postgres"]
 
+  # Managed Redis targets (ElastiCache/MemoryDB users, replication groups with
+  # an AUTH token), split by kind: each kind gets its own statement, with
+  # exactly its own actions, on its own ARNs only (var.managed_redis_arns
+  # refuses anything but these three forms, wildcards included).
+  managed_elasticache_user_arns     = [for arn in var.managed_redis_arns : arn if can(regex("^arn:[^:]+:elasticache:[^:]+:[0-9]+:user:", arn))]
+  managed_memorydb_user_arns        = [for arn in var.managed_redis_arns : arn if can(regex("^arn:[^:]+:memorydb:[^:]+:[0-9]+:user/", arn))]
+  managed_replication_group_arns    = [for arn in var.managed_redis_arns : arn if can(regex("^arn:[^:]+:elasticache:[^:]+:[0-9]+:replicationgroup:", arn))]
+  managed_redis_wait_seconds        = coalesce(var.managed_redis_wait_seconds, 600) # the function's default
+  managed_redis_wait_margin_seconds = 30                                            # the login test and PutSecretValue after the wait
+  managed_redis_minimum_timeout     = 60
+
   # Secrets Manager sets this resource key on a secret whose rotation function
   # is this one, so write access never reaches secrets rotated by anything else.
   rotation_lambda_condition = {
@@ -73,6 +84,37 @@ locals {
         Resource = var.privileged_secret_arns
       },
     ],
+    length(local.managed_elasticache_user_arns) == 0 ? [] : [
+      {
+        # setSecret/testSecret: DescribeUsers (by UserId: status, user name)
+        # and ModifyUser (the user's password set). Both are scoped to the
+        # user's ARN when the request names the user.
+        Sid      = "RotateManagedElastiCacheUsers"
+        Effect   = "Allow"
+        Action   = ["elasticache:ModifyUser", "elasticache:DescribeUsers"]
+        Resource = local.managed_elasticache_user_arns
+      },
+    ],
+    length(local.managed_memorydb_user_arns) == 0 ? [] : [
+      {
+        # The same for MemoryDB: DescribeUsers (by UserName) and UpdateUser.
+        Sid      = "RotateManagedMemoryDbUsers"
+        Effect   = "Allow"
+        Action   = ["memorydb:UpdateUser", "memorydb:DescribeUsers"]
+        Resource = local.managed_memorydb_user_arns
+      },
+    ],
+    length(local.managed_replication_group_arns) == 0 ? [] : [
+      {
+        # AUTH tokens of replication groups without RBAC: ModifyReplicationGroup
+        # (AuthToken, AuthTokenUpdateStrategy, ApplyImmediately) and
+        # DescribeReplicationGroups (by ReplicationGroupId: status).
+        Sid      = "RotateManagedReplicationGroupAuthTokens"
+        Effect   = "Allow"
+        Action   = ["elasticache:ModifyReplicationGroup", "elasticache:DescribeReplicationGroups"]
+        Resource = local.managed_replication_group_arns
+      },
+    ],
     contains(local.engines_with_rds_lookups, var.engine) ? [
       {
         # Resolves host and port of the RDS instance or Aurora cluster.
@@ -103,7 +145,16 @@ locals {
     var.environment_variables,
     length(var.break_glass_users) == 0 ? {} : { ROTATION_BREAK_GLASS_USERS = join(",", var.break_glass_users) },
     length(var.privileged_users) == 0 ? {} : { ROTATION_PRIVILEGED_USERS = join(",", var.privileged_users) },
+    length(var.managed_redis_arns) == 0 ? {} : { ROTATION_MANAGED_REDIS_ARNS = join(",", var.managed_redis_arns) },
+    length(var.managed_redis_endpoints) == 0 ? {} : { ROTATION_MANAGED_REDIS_ENDPOINTS = join(",", var.managed_redis_endpoints) },
+    var.managed_redis_wait_seconds == null ? {} : { ROTATION_MANAGED_WAIT_SECONDS = tostring(var.managed_redis_wait_seconds) },
   )
+
+  # Set only through the typed inputs above, which are validated.
+  reserved_environment_variables = [
+    "ROTATION_BREAK_GLASS_USERS", "ROTATION_PRIVILEGED_USERS",
+    "ROTATION_MANAGED_REDIS_ARNS", "ROTATION_MANAGED_REDIS_ENDPOINTS", "ROTATION_MANAGED_WAIT_SECONDS",
+  ]
 
   rotation_events = {
     failed    = "RotationFailed"
@@ -145,6 +196,22 @@ module "lambda" {
   alarm_period_seconds    = 300
 
   tags = var.tags
+}
+
+################################################################################
+# Managed Redis: room for the wait in the Lambda timeout
+################################################################################
+
+# A warning, not an error: the function stops waiting before the Lambda
+# timeout, so a shorter timeout only means a step may give up early (the step
+# fails, Secrets Manager reports RotationFailed, and the user keeps both its
+# current and pending passwords). Under a minute is refused (output
+# function_name): one ModifyUser -> active cycle takes longer than that.
+check "managed_redis_wait_fits_in_timeout" {
+  assert {
+    condition     = length(var.managed_redis_arns) == 0 || var.timeout >= local.managed_redis_wait_seconds + local.managed_redis_wait_margin_seconds
+    error_message = "With managed_redis_arns the function waits up to ${local.managed_redis_wait_seconds} s (managed_redis_wait_seconds, default 600) for a user or replication group to become active again, but timeout is ${var.timeout} s: a rotation step may stop before the change is done. Set timeout to at least the wait + ${local.managed_redis_wait_margin_seconds} s (${local.managed_redis_wait_seconds + local.managed_redis_wait_margin_seconds}; Lambda allows up to 900) or lower managed_redis_wait_seconds."
+  }
 }
 
 ################################################################################

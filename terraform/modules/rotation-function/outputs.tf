@@ -6,6 +6,12 @@
 output "function_name" {
   description = "Name of the rotation function."
   value       = module.lambda.lambda_function.function_name
+
+  # See check "managed_redis_wait_fits_in_timeout" in main.tf for the warning above this floor.
+  precondition {
+    condition     = length(var.managed_redis_arns) == 0 || var.timeout >= local.managed_redis_minimum_timeout
+    error_message = "With managed_redis_arns the timeout must be at least ${local.managed_redis_minimum_timeout} seconds: a managed user or replication group takes minutes to become active again after a change (preferably timeout >= managed_redis_wait_seconds + ${local.managed_redis_wait_margin_seconds})."
+  }
 }
 
 output "function_arn" {
@@ -14,8 +20,8 @@ output "function_arn" {
 
   # One place for each list: the typed variables are validated, a map entry is not.
   precondition {
-    condition     = !contains(keys(var.environment_variables), "ROTATION_BREAK_GLASS_USERS") && !contains(keys(var.environment_variables), "ROTATION_PRIVILEGED_USERS")
-    error_message = "Set ROTATION_BREAK_GLASS_USERS and ROTATION_PRIVILEGED_USERS through break_glass_users and privileged_users, not environment_variables."
+    condition     = length(setintersection(keys(var.environment_variables), local.reserved_environment_variables)) == 0
+    error_message = "Set ROTATION_BREAK_GLASS_USERS, ROTATION_PRIVILEGED_USERS, ROTATION_MANAGED_REDIS_ARNS, ROTATION_MANAGED_REDIS_ENDPOINTS and ROTATION_MANAGED_WAIT_SECONDS through break_glass_users, privileged_users and managed_redis_arns, managed_redis_endpoints, managed_redis_wait_seconds, not environment_variables."
   }
 }
 
@@ -37,6 +43,13 @@ output "role_name" {
 output "role_policy_json" {
   description = "The inline policy of the role, as JSON."
   value       = module.lambda.role_policy.policy
+
+  # Only the redis function rotates managed Redis users: no other engine gets
+  # their IAM statements or their part of the trust boundary.
+  precondition {
+    condition     = var.engine == "redis" || (length(var.managed_redis_arns) == 0 && length(var.managed_redis_endpoints) == 0 && var.managed_redis_wait_seconds == null)
+    error_message = "The managed_redis_arns, managed_redis_endpoints and managed_redis_wait_seconds are only for engine = \"redis\"."
+  }
 }
 
 output "log_group_name" {

@@ -74,7 +74,7 @@ variable "reserved_concurrent_executions" {
 }
 
 variable "environment_variables" {
-  description = "Environment variables of the function. Never put credentials here; they belong in Secrets Manager. ROTATION_BREAK_GLASS_USERS and ROTATION_PRIVILEGED_USERS come from break_glass_users and privileged_users."
+  description = "Environment variables of the function. Never put credentials here; they belong in Secrets Manager. ROTATION_BREAK_GLASS_USERS, ROTATION_PRIVILEGED_USERS and the ROTATION_MANAGED_* variables come from break_glass_users, privileged_users and the managed_redis_* inputs."
   type        = map(string)
   default     = {}
 }
@@ -164,6 +164,55 @@ variable "privileged_users" {
     # As the function parses the list: a bare `*` or an inner `*` stops it at the first step.
     condition     = alltrue([for user in var.privileged_users : can(regex("^[^,\\s*]+\\*?$", user))])
     error_message = "Every privileged_users entry must be non-empty, without commas and without whitespace; a `*` may only end a non-empty prefix."
+  }
+}
+
+variable "managed_redis_arns" {
+  description = "Managed Redis users and AUTH tokens the redis function may change through AWS control planes: ElastiCache user ARNs (arn:<partition>:elasticache:<region>:<account>:user:<UserId>), MemoryDB user ARNs (arn:<partition>:memorydb:<region>:<account>:user/<UserName>) and ElastiCache replication group ARNs (arn:<partition>:elasticache:<region>:<account>:replicationgroup:<ReplicationGroupId>, for AUTH tokens). Each kind gets its own IAM statement on exactly these ARNs. Passed as ROTATION_MANAGED_REDIS_ARNS, comma-joined; unset when empty. Only with engine = \"redis\"."
+  type        = list(string)
+  default     = []
+
+  validation {
+    # Full ARNs of the three kinds only: no wildcard, no other resource type (a cluster, a user group, ...).
+    condition = alltrue([
+      for arn in var.managed_redis_arns :
+      can(regex("^arn:aws[a-z-]*:elasticache:[a-z0-9-]+:[0-9]{12}:(user|replicationgroup):[A-Za-z][A-Za-z0-9-]*$", arn))
+      || can(regex("^arn:aws[a-z-]*:memorydb:[a-z0-9-]+:[0-9]{12}:user/[A-Za-z][A-Za-z0-9-]*$", arn))
+    ])
+    error_message = "Every managed_redis_arns entry must be a full ElastiCache user ARN (arn:aws:elasticache:<region>:<account>:user:<UserId>), MemoryDB user ARN (arn:aws:memorydb:<region>:<account>:user/<UserName>) or ElastiCache replication group ARN (arn:aws:elasticache:<region>:<account>:replicationgroup:<ReplicationGroupId>), without wildcards."
+  }
+
+  validation {
+    condition     = length(distinct(var.managed_redis_arns)) == length(var.managed_redis_arns)
+    error_message = "The managed_redis_arns must not repeat an ARN."
+  }
+}
+
+variable "managed_redis_endpoints" {
+  description = "Endpoints of managed Redis caches (`host` or `host:port`) the redis function may log in to, over TLS, to test a managed credential's new password (a managed secret's `host`, or `host:port`, must be listed). Passed as ROTATION_MANAGED_REDIS_ENDPOINTS, comma-joined; unset when empty. Only with engine = \"redis\"."
+  type        = list(string)
+  default     = []
+
+  validation {
+    # A DNS name or IPv4 address, optionally with a port 1-65535: no scheme, no wildcard, no comma or whitespace.
+    condition = alltrue([
+      for endpoint in var.managed_redis_endpoints :
+      can(regex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[0-9]{1,5})?$", endpoint))
+      && length(split(":", endpoint)[0]) <= 253
+      && try(tonumber(split(":", endpoint)[1]) >= 1 && tonumber(split(":", endpoint)[1]) <= 65535, length(split(":", endpoint)) == 1)
+    ])
+    error_message = "Every managed_redis_endpoints entry must be a host name or IPv4 address, optionally followed by :<port> (1-65535), without wildcards, commas or whitespace."
+  }
+}
+
+variable "managed_redis_wait_seconds" {
+  description = "Longest time, in seconds (1-900), the redis function waits for a managed user or replication group to become active again after a change; null leaves the function's default (600). The function also stops before the Lambda timeout, so keep `timeout` at least this wait + 30 s (a check warns otherwise). Passed as ROTATION_MANAGED_WAIT_SECONDS; unset when null. Only with engine = \"redis\"."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.managed_redis_wait_seconds == null || try(var.managed_redis_wait_seconds >= 1 && var.managed_redis_wait_seconds <= 900 && floor(var.managed_redis_wait_seconds) == var.managed_redis_wait_seconds, false)
+    error_message = "The managed_redis_wait_seconds must be null or a whole number of seconds between 1 and 900."
   }
 }
 

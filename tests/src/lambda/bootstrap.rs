@@ -12,7 +12,7 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A function binary and how to start it. `Bootstrap::new(binary).env(&vars)` is what tests use:
 /// this process's environment plus `vars`, the output kept for `FunctionProcess::output`.
@@ -23,6 +23,7 @@ pub struct Bootstrap<'a> {
     keep_output: bool,
     name: &'a str,
     cpu: Option<&'a LambdaCpu>,
+    timeout: Option<Duration>,
 }
 
 impl<'a> Bootstrap<'a> {
@@ -34,6 +35,7 @@ impl<'a> Bootstrap<'a> {
             keep_output: true,
             name: "local-rotation",
             cpu: None,
+            timeout: None,
         }
     }
 
@@ -68,6 +70,16 @@ impl<'a> Bootstrap<'a> {
     pub fn cpu(mut self, cpu: Option<&'a LambdaCpu>) -> Self {
         self.cpu = cpu;
         self
+    }
+
+    /// The function's Lambda timeout: each invocation's deadline (300 s unless set).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub(super) fn function_timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     pub(super) fn function_name(&self) -> &str {

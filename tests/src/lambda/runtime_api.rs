@@ -69,7 +69,12 @@ struct Shared {
     first_poll: Mutex<Option<Instant>>,
     /// Set when the function is named, before its process starts.
     function_arn: OnceLock<String>,
+    /// The function's timeout: each invocation's deadline is this far from its hand-out.
+    timeout: OnceLock<Duration>,
 }
+
+/// Lambda's timeout when the function sets none of its own here (the longest Lambda allows is 900 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 type Queue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>>;
 
@@ -112,6 +117,11 @@ impl RuntimeApi {
         ));
     }
 
+    /// The function's timeout, from which each invocation's deadline follows.
+    pub(super) fn set_timeout(&self, timeout: Duration) {
+        let _ = self.shared.timeout.set(timeout);
+    }
+
     pub(super) fn submit(&self, event: &Value) -> Pending {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (sender, receiver) = oneshot::channel();
@@ -151,8 +161,9 @@ async fn route(req: Request<Incoming>, receiver: Queue, shared: Arc<Shared>) -> 
             lock(&shared.first_poll).get_or_insert(arrived);
             let next = receiver.lock().await.recv().await;
             let arn = shared.function_arn.get().map_or("", String::as_str);
+            let timeout = shared.timeout.get().copied().unwrap_or(DEFAULT_TIMEOUT);
             match next {
-                Some((request_id, event)) => next_invocation(&request_id, &event, arn),
+                Some((request_id, event)) => next_invocation(&request_id, &event, arn, timeout),
                 None => status(StatusCode::GONE),
             }
         }
@@ -182,11 +193,16 @@ async fn route(req: Request<Incoming>, receiver: Queue, shared: Arc<Shared>) -> 
     }
 }
 
-fn next_invocation(request_id: &str, event: &Value, function_arn: &str) -> HttpResponse {
+fn next_invocation(
+    request_id: &str,
+    event: &Value,
+    function_arn: &str,
+    timeout: Duration,
+) -> HttpResponse {
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        + Duration::from_secs(300);
+        + timeout;
     Response::builder()
         .status(StatusCode::OK)
         .header("lambda-runtime-aws-request-id", request_id)

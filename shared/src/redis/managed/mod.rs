@@ -21,7 +21,8 @@ use arn::{ManagedArn, ManagedKind};
 use control::{control_plane, ControlPlane, Observed};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use wait::{retrying, until_ready, Budget};
+use std::time::Duration;
+use wait::{longest_wait, retrying, until_ready, Budget, WAIT_ENV};
 
 /// Environment variable (comma-separated): the ARNs of the users and replication groups this
 /// function may change. Set by Terraform with the IAM grants on the same ARNs.
@@ -268,6 +269,49 @@ impl Allowed {
     }
 }
 
+/// What the function may do with managed Redis, from its environment (read once, at start).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    allowed: Allowed,
+    /// The raw [`WAIT_ENV`] value, checked at each step so a bad one fails the step, not the start.
+    wait: Option<String>,
+}
+
+impl Settings {
+    /// From [`ARNS_ENV`], [`ENDPOINTS_ENV`] and [`WAIT_ENV`].
+    pub fn from_env() -> Self {
+        Self {
+            allowed: Allowed::from_env(),
+            wait: std::env::var(WAIT_ENV).ok(),
+        }
+    }
+
+    /// Explicit settings (an in-process engine's, a test's).
+    pub fn new(allowed: Allowed, longest_wait: Duration) -> Self {
+        Self {
+            allowed,
+            wait: Some(longest_wait.as_secs().to_string()),
+        }
+    }
+}
+
+/// The control planes of managed Redis and what the function may do with them.
+#[derive(Debug, Clone)]
+pub struct ControlPlanes {
+    config: aws_config::SdkConfig,
+    settings: Settings,
+}
+
+impl ControlPlanes {
+    /// Reached with `config` (in each ARN's region), within `settings`.
+    pub fn new(config: &aws_config::SdkConfig, settings: Settings) -> Self {
+        Self {
+            config: config.clone(),
+            settings,
+        }
+    }
+}
+
 /// One managed credential during one step: its control plane, the step's budget, and where to log
 /// in with it.
 struct Managed {
@@ -281,18 +325,21 @@ struct Managed {
 impl Managed {
     /// Checks `secret` against the environment, then opens its control plane.
     fn open(
-        config: &aws_config::SdkConfig,
+        planes: &ControlPlanes,
         ctx: &BackendContext<'_>,
         secret: &ManagedSecret,
     ) -> Result<Self, BackendError> {
-        Allowed::from_env().check(secret)?;
+        planes.settings.allowed.check(secret)?;
         let login_check = match &secret.server {
             None => None,
             Some(server) => Some((Connector::new(server, None)?, server.endpoint.clone())),
         };
         Ok(Self {
-            plane: control_plane(config, &secret.arn),
-            budget: Budget::new(ctx.deadline(), Budget::longest_from_env()?),
+            plane: control_plane(&planes.config, &secret.arn),
+            budget: Budget::new(
+                ctx.deadline(),
+                longest_wait(planes.settings.wait.as_deref())?,
+            ),
             target: secret.arn.to_string(),
             login_check,
             user: secret.login.username.clone(),
@@ -357,7 +404,7 @@ pub fn build_pending(current: &SecretValue) -> Result<SecretValue, BackendError>
 
 /// setSecret: the control plane accepts the pending password besides the current one.
 pub async fn accept_pending(
-    config: &aws_config::SdkConfig,
+    planes: &ControlPlanes,
     ctx: &BackendContext<'_>,
     versions: &Versions<'_>,
 ) -> Result<(), BackendError> {
@@ -373,7 +420,7 @@ pub async fn accept_pending(
             "of AWSPENDING is not the user of AWSCURRENT; a managed credential keeps its user",
         ));
     }
-    let managed = Managed::open(config, ctx, &pending)?;
+    let managed = Managed::open(planes, ctx, &pending)?;
     managed.ready().await?;
     // A retry after the change: the endpoint already takes both. An AUTH token is checked on the
     // new token alone (rotating it again would drop the one applications use).
@@ -400,25 +447,25 @@ pub async fn accept_pending(
 /// testSecret: the change has landed (the user or group is ready again) and, with an endpoint,
 /// the pending password logs in.
 pub async fn verify_pending(
-    config: &aws_config::SdkConfig,
+    planes: &ControlPlanes,
     ctx: &BackendContext<'_>,
     versions: &Versions<'_>,
 ) -> Result<(), BackendError> {
     let pending = ManagedSecret::parse_managed(&versions.pending)?;
-    let managed = Managed::open(config, ctx, &pending)?;
+    let managed = Managed::open(planes, ctx, &pending)?;
     managed.ready().await?;
     managed.require_login(&pending.login, "pending").await
 }
 
 /// finishSecret of an emergency rotation: only the promoted password is accepted any more.
 pub async fn revoke_demoted(
-    config: &aws_config::SdkConfig,
+    planes: &ControlPlanes,
     ctx: &BackendContext<'_>,
     promoted: &SecretValue,
     demoted: Option<&SecretValue>,
 ) -> Result<(), BackendError> {
     let promoted = ManagedSecret::parse_managed(promoted)?;
-    let managed = Managed::open(config, ctx, &promoted)?;
+    let managed = Managed::open(planes, ctx, &promoted)?;
     managed.ready().await?;
     // Never revoke unless the new credential logs in.
     managed.require_login(&promoted.login, "promoted").await?;

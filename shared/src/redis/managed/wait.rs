@@ -18,6 +18,22 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 
+/// The longest wait `raw` (the value of [`WAIT_ENV`], if set) allows.
+pub fn longest_wait(raw: Option<&str>) -> Result<Duration, BackendError> {
+    match raw {
+        None => Ok(DEFAULT_WAIT),
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(seconds @ 1..=900) => Ok(Duration::from_secs(seconds)),
+            _ => Err(BackendError::InvalidField {
+                field: WAIT_ENV.into(),
+                problem: "the function's environment must give a whole number of seconds between \
+                          1 and 900"
+                    .into(),
+            }),
+        },
+    }
+}
+
 /// How long a step may still wait, from when it started.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -37,33 +53,18 @@ impl Budget {
         Self { started, until }
     }
 
-    /// The longest wait the function's environment allows.
-    pub fn longest_from_env() -> Result<Duration, BackendError> {
-        match std::env::var(WAIT_ENV) {
-            Err(_) => Ok(DEFAULT_WAIT),
-            Ok(raw) => match raw.trim().parse::<u64>() {
-                Ok(seconds @ 1..=900) => Ok(Duration::from_secs(seconds)),
-                _ => Err(BackendError::InvalidField {
-                    field: WAIT_ENV.into(),
-                    problem: "the function's environment must give a whole number of seconds \
-                              between 1 and 900"
-                        .into(),
-                }),
-            },
-        }
-    }
-
     fn waited(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
 
-    /// Sleeps `pause` (doubled for the next time) if the budget allows it; false when it does not.
+    /// Sleeps `pause` (doubled for the next time), cut short at the end of the budget; false
+    /// once the budget is spent.
     async fn pause(&self, pause: &mut Duration) -> bool {
-        let now = Instant::now();
-        if now + *pause > self.until {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return false;
         }
-        tokio::time::sleep(*pause).await;
+        tokio::time::sleep((*pause).min(left)).await;
         *pause = (*pause * 2).min(LONGEST_PAUSE);
         true
     }
@@ -190,6 +191,16 @@ mod tests {
         assert!(plane.seen.load(Ordering::SeqCst) < 12);
     }
 
+    #[test]
+    fn the_longest_wait_is_600_s_unless_the_environment_sets_1_to_900() {
+        assert_eq!(longest_wait(None).unwrap(), DEFAULT_WAIT);
+        assert_eq!(longest_wait(Some(" 30 ")).unwrap(), Duration::from_secs(30));
+        for bad in ["0", "901", "-1", "ten", ""] {
+            let err = longest_wait(Some(bad)).unwrap_err();
+            assert!(err.to_string().contains(WAIT_ENV), "{err}");
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_lambda_deadline_bounds_the_budget() {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -200,7 +211,11 @@ mod tests {
         };
         let started = Instant::now();
         until_ready(&plane, &budget, "u").await.unwrap_err();
-        assert!(started.elapsed() <= Duration::from_secs(10) - DEADLINE_MARGIN);
+        // It waits until the margin before the deadline, not less, not past it.
+        let waited = started.elapsed();
+        let until = Duration::from_secs(10) - DEADLINE_MARGIN;
+        assert!(waited >= until - Duration::from_millis(50), "{waited:?}");
+        assert!(waited <= until + Duration::from_millis(50), "{waited:?}");
     }
 
     #[tokio::test(start_paused = true)]

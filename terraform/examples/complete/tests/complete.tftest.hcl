@@ -40,6 +40,39 @@ mock_provider "aws" {
     defaults = { arn = "arn:aws:sns:eu-west-1:123456789012:secret-rotation-alarms" }
   }
 
+  mock_resource "aws_elasticache_user" {
+    defaults = { arn = "arn:aws:elasticache:eu-west-1:123456789012:user:secret-rotation-default-off" }
+  }
+
+  mock_data "aws_secretsmanager_random_password" {
+    defaults = { random_password = "GeneratedPlaceholder0123456789ab" }
+  }
+}
+
+override_resource {
+  target          = aws_security_group.functions
+  override_during = plan
+  values          = { id = "sg-00000000000000000" }
+}
+
+override_resource {
+  target          = aws_security_group.redis
+  override_during = plan
+  values          = { id = "sg-11111111111111111" }
+}
+
+override_resource {
+  target          = aws_elasticache_user.app
+  override_during = plan
+  values          = { arn = "arn:aws:elasticache:eu-west-1:123456789012:user:secret-rotation-sessions-app" }
+}
+
+override_resource {
+  target          = aws_elasticache_serverless_cache.redis
+  override_during = plan
+  values = {
+    endpoint = [{ address = "secret-rotation-sessions-abc123.serverless.euw1.cache.amazonaws.com", port = 6379 }]
+  }
 }
 
 override_resource {
@@ -57,7 +90,6 @@ override_resource {
 variables {
   lambda_package_dir = "tests/fixtures"
   postgres_password  = "placeholder-postgres"
-  redis_password     = "placeholder-redis"
   postgres = {
     host              = "orders.cluster-abcdefghijkl.eu-west-1.rds.amazonaws.com"
     username          = "orders_app"
@@ -144,6 +176,84 @@ run "complete" {
       ]
     ]))
     error_message = "No function may be granted an action it never calls."
+  }
+
+  # The Redis function may change exactly the example's ElastiCache user: one
+  # statement, its two actions, that user's ARN; nothing for MemoryDB or AUTH
+  # tokens, and no ElastiCache or MemoryDB action for the other functions.
+  assert {
+    condition = [
+      for s in jsondecode(module.function["redis"].role_policy_json).Statement : [toset(s.Action), s.Resource]
+      if anytrue([for a in flatten([s.Action]) : startswith(a, "elasticache:") || startswith(a, "memorydb:")])
+    ] == [[toset(["elasticache:ModifyUser", "elasticache:DescribeUsers"]), [aws_elasticache_user.app.arn]]]
+    error_message = "The Redis function must be allowed ModifyUser and DescribeUsers on the example's ElastiCache user, and nothing else of ElastiCache or MemoryDB."
+  }
+
+  assert {
+    condition = {
+      for k, f in module.function : k => anytrue([
+        for s in jsondecode(f.role_policy_json).Statement : anytrue([for a in flatten([s.Action]) : startswith(a, "elasticache:") || startswith(a, "memorydb:")])
+      ])
+    } == { postgres = false, redis = true, jwt = false }
+    error_message = "Only the Redis function may call ElastiCache."
+  }
+
+  # AWS's ElastiCache rotation format, pointing at the user and the serverless
+  # endpoint the function may log in to; no engine field.
+  assert {
+    condition = (
+      nonsensitive(jsondecode(local.secret_values["redis"]).user_arn) == aws_elasticache_user.app.arn
+      && nonsensitive(jsondecode(local.secret_values["redis"]).username) == "sessions_app"
+      && nonsensitive(jsondecode(local.secret_values["redis"]).host) == "secret-rotation-sessions-abc123.serverless.euw1.cache.amazonaws.com"
+      && nonsensitive(jsondecode(local.secret_values["redis"]).port) == 6379
+      && !can(jsondecode(local.secret_values["redis"]).engine)
+      && startswith(nonsensitive(jsondecode(local.secret_values["redis"]).ca_bundle), "-----BEGIN CERTIFICATE-----")
+    )
+    error_message = "The Redis secret must hold user_arn, username, host and port of the ElastiCache user and serverless cache (AWS's format, no engine), and the CA bundle to verify the cache's certificate."
+  }
+
+  assert {
+    condition     = nonsensitive(jsondecode(local.secret_values["redis"]).password) == "GeneratedPlaceholder0123456789ab" && length(aws_elasticache_user.app.authentication_mode[0].passwords) == 1
+    error_message = "The Redis secret must start with the application user's generated password."
+  }
+
+  assert {
+    condition = (
+      aws_elasticache_serverless_cache.redis.engine == "valkey"
+      && aws_elasticache_serverless_cache.redis.user_group_id == aws_elasticache_user_group.redis.user_group_id
+      && aws_elasticache_serverless_cache.redis.subnet_ids == toset(["subnet-00000000000000000", "subnet-11111111111111111"])
+      && aws_elasticache_serverless_cache.redis.security_group_ids == toset(["sg-11111111111111111"])
+      && aws_elasticache_serverless_cache.redis.kms_key_id == aws_kms_key.redis.arn
+    )
+    error_message = "The serverless Valkey cache must use the user group, the private subnets, its security group and its key."
+  }
+
+  assert {
+    condition = (
+      aws_elasticache_user_group.redis.engine == "valkey"
+      && aws_elasticache_user_group.redis.user_ids == toset([aws_elasticache_user.default.user_id, aws_elasticache_user.app.user_id])
+      && aws_elasticache_user.default.user_name == "default" && aws_elasticache_user.default.access_string == "off -@all"
+      && aws_elasticache_user.default.user_id != "default"
+    )
+    error_message = "The user group must hold a disabled user named default (with its own user_id) and the application user."
+  }
+
+  assert {
+    condition = alltrue([
+      for u in [aws_elasticache_user.default, aws_elasticache_user.app] :
+      u.engine == "valkey" && u.authentication_mode[0].type == "password"
+    ])
+    error_message = "A Valkey user group holds only users with password (or IAM) authentication."
+  }
+
+  assert {
+    condition     = [for r in aws_security_group.redis.ingress : [r.from_port, r.to_port, r.protocol, r.security_groups]] == [[6379, 6379, "tcp", toset(["sg-00000000000000000"])]]
+    error_message = "The cache must accept only the rotation functions, on 6379."
+  }
+
+  assert {
+    condition     = aws_vpc_endpoint.this["elasticache"].private_dns_enabled && aws_vpc_endpoint.this["elasticache"].service_name == "com.amazonaws.eu-west-1.elasticache"
+    error_message = "The Redis function reaches the ElastiCache API through an interface endpoint with private DNS."
   }
 
   assert {

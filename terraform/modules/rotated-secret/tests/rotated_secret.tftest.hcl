@@ -196,3 +196,84 @@ run "refuses_value_without_engine" {
 
   expect_failures = [var.secret_string]
 }
+
+# AWS's ElastiCache rotation format, for users and AUTH tokens the redis
+# function changes through their control planes: no engine field.
+run "accepts_the_aws_elasticache_user_format" {
+  command = plan
+
+  variables {
+    secret_string = "{\"user_arn\":\"arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app\",\"username\":\"sessions_app\",\"password\":\"placeholder-password\",\"host\":\"sessions-abc123.serverless.euw1.cache.amazonaws.com\",\"port\":6379}"
+  }
+
+  assert {
+    condition     = nonsensitive(jsondecode(aws_secretsmanager_secret_version.this.secret_string).user_arn) == "arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app"
+    error_message = "A value in AWS's ElastiCache rotation format must be accepted and stored."
+  }
+}
+
+run "accepts_a_memorydb_user" {
+  command = plan
+
+  variables {
+    secret_string = "{\"user_arn\":\"arn:aws:memorydb:eu-west-1:123456789012:user/orders-app\",\"username\":\"orders-app\",\"password\":\"placeholder-password\",\"engine\":\"redis\"}"
+  }
+
+  assert {
+    condition     = nonsensitive(jsondecode(aws_secretsmanager_secret_version.this.secret_string).user_arn) == "arn:aws:memorydb:eu-west-1:123456789012:user/orders-app"
+    error_message = "A MemoryDB user's value (with or without engine redis) must be accepted."
+  }
+}
+
+run "accepts_an_auth_token" {
+  command = plan
+
+  variables {
+    secret_string = "{\"replication_group_arn\":\"arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:legacy-cache\",\"password\":\"placeholder-token-0123\",\"host\":\"master.legacy-cache.abc123.euw1.cache.amazonaws.com\",\"port\":6379}"
+  }
+
+  assert {
+    condition     = nonsensitive(jsondecode(aws_secretsmanager_secret_version.this.secret_string).replication_group_arn) == "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:legacy-cache"
+    error_message = "An AUTH token's value must be accepted."
+  }
+}
+
+run "refuses_a_cluster_arn_as_user_arn" {
+  command = plan
+
+  variables {
+    secret_string = "{\"user_arn\":\"arn:aws:elasticache:us-east-1:123456789012:cluster:x\",\"username\":\"app\",\"password\":\"placeholder\"}"
+  }
+
+  expect_failures = [var.secret_string]
+}
+
+run "refuses_a_managed_user_without_username" {
+  command = plan
+
+  variables {
+    secret_string = "{\"user_arn\":\"arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app\",\"password\":\"placeholder\"}"
+  }
+
+  expect_failures = [var.secret_string]
+}
+
+run "refuses_both_a_user_and_a_replication_group" {
+  command = plan
+
+  variables {
+    secret_string = "{\"user_arn\":\"arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app\",\"replication_group_arn\":\"arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:legacy-cache\",\"username\":\"app\",\"password\":\"placeholder\"}"
+  }
+
+  expect_failures = [var.secret_string]
+}
+
+run "refuses_a_managed_user_for_another_engine" {
+  command = plan
+
+  variables {
+    secret_string = "{\"engine\":\"postgres\",\"user_arn\":\"arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app\",\"username\":\"app\",\"password\":\"placeholder\"}"
+  }
+
+  expect_failures = [var.secret_string]
+}

@@ -263,6 +263,99 @@ run "redis_outside_vpc" {
     condition     = length(module.lambda.lambda_function.environment) == 0
     error_message = "Without environment variables and user lists the function must have no environment."
   }
+
+  assert {
+    condition = !anytrue([
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
+      anytrue([for a in flatten([s.Action]) : startswith(a, "elasticache:") || startswith(a, "memorydb:")])
+    ])
+    error_message = "Without managed_redis_arns the function must get no ElastiCache or MemoryDB statement."
+  }
+}
+
+# Managed Redis: one statement per kind, with exactly that kind's two actions,
+# on exactly that kind's ARNs; the lists reach the function comma-joined.
+run "redis_with_managed_users_and_auth_tokens" {
+  command = plan
+
+  variables {
+    name    = "secret-rotation-redis"
+    engine  = "redis"
+    timeout = 360
+    managed_redis_arns = [
+      "arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app",
+      "arn:aws:memorydb:eu-west-1:123456789012:user/orders-app",
+      "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:legacy-cache",
+      "arn:aws:elasticache:eu-central-1:123456789012:user:reports-app",
+    ]
+    managed_redis_endpoints    = ["sessions-abc123.serverless.euw1.cache.amazonaws.com", "clustercfg.orders.abc123.memorydb.eu-west-1.amazonaws.com:6379", "10.0.3.17:6380"]
+    managed_redis_wait_seconds = 300
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : [s.Sid, toset(s.Action), s.Resource]
+      if anytrue([for a in flatten([s.Action]) : startswith(a, "elasticache:") || startswith(a, "memorydb:")])
+      ] == [
+      ["RotateManagedElastiCacheUsers", toset(["elasticache:ModifyUser", "elasticache:DescribeUsers"]), ["arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app", "arn:aws:elasticache:eu-central-1:123456789012:user:reports-app"]],
+      ["RotateManagedMemoryDbUsers", toset(["memorydb:UpdateUser", "memorydb:DescribeUsers"]), ["arn:aws:memorydb:eu-west-1:123456789012:user/orders-app"]],
+      ["RotateManagedReplicationGroupAuthTokens", toset(["elasticache:ModifyReplicationGroup", "elasticache:DescribeReplicationGroups"]), ["arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:legacy-cache"]],
+    ]
+    error_message = "Each managed kind must get one statement with exactly its two actions on exactly its ARNs."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : [
+        for r in flatten([s.Resource]) : !strcontains(r, "*") && !can(s.Condition)
+      ]
+      if anytrue([for a in flatten([s.Action]) : startswith(a, "elasticache:") || startswith(a, "memorydb:")])
+    ]))
+    error_message = "The managed statements must name their resources, never a wildcard."
+  }
+
+  assert {
+    condition = (
+      module.lambda.lambda_function.environment[0].variables["ROTATION_MANAGED_REDIS_ARNS"] == "arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app,arn:aws:memorydb:eu-west-1:123456789012:user/orders-app,arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:legacy-cache,arn:aws:elasticache:eu-central-1:123456789012:user:reports-app"
+      && module.lambda.lambda_function.environment[0].variables["ROTATION_MANAGED_REDIS_ENDPOINTS"] == "sessions-abc123.serverless.euw1.cache.amazonaws.com,clustercfg.orders.abc123.memorydb.eu-west-1.amazonaws.com:6379,10.0.3.17:6380"
+      && module.lambda.lambda_function.environment[0].variables["ROTATION_MANAGED_WAIT_SECONDS"] == "300"
+    )
+    error_message = "managed_redis_arns and managed_redis_endpoints must reach the function comma-joined, managed_redis_wait_seconds as a whole number."
+  }
+
+  assert {
+    condition     = toset(keys(module.lambda.lambda_function.environment[0].variables)) == toset(["ROTATION_MANAGED_REDIS_ARNS", "ROTATION_MANAGED_REDIS_ENDPOINTS", "ROTATION_MANAGED_WAIT_SECONDS"])
+    error_message = "The managed inputs must set exactly their three variables."
+  }
+
+  assert {
+    condition     = module.lambda.lambda_function.timeout == 360
+    error_message = "The timeout must be passed through."
+  }
+}
+
+run "redis_with_one_memorydb_user" {
+  command = plan
+
+  variables {
+    name               = "secret-rotation-redis"
+    engine             = "redis"
+    timeout            = 900
+    managed_redis_arns = ["arn:aws-us-gov:memorydb:us-gov-west-1:123456789012:user/orders-app"]
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Sid
+      if anytrue([for a in flatten([s.Action]) : startswith(a, "elasticache:") || startswith(a, "memorydb:")])
+    ] == ["RotateManagedMemoryDbUsers"]
+    error_message = "Only the kinds present may get a statement."
+  }
+
+  assert {
+    condition     = keys(module.lambda.lambda_function.environment[0].variables) == tolist(["ROTATION_MANAGED_REDIS_ARNS"])
+    error_message = "Empty managed_redis_endpoints and a null managed_redis_wait_seconds must not set their variables."
+  }
 }
 
 run "jwt_with_shared_topic_and_key" {
@@ -493,6 +586,175 @@ run "refuses_user_lists_in_environment_variables" {
 
   variables {
     environment_variables = { ROTATION_PRIVILEGED_USERS = "postgres" }
+  }
+
+  expect_failures = [output.function_arn]
+}
+
+run "refuses_a_cluster_arn_as_managed_arn" {
+  command = plan
+
+  variables {
+    engine             = "redis"
+    managed_redis_arns = ["arn:aws:elasticache:us-east-1:123456789012:cluster:x"]
+  }
+
+  expect_failures = [var.managed_redis_arns]
+}
+
+run "refuses_a_wildcard_as_managed_arn" {
+  command = plan
+
+  variables {
+    engine             = "redis"
+    managed_redis_arns = ["*"]
+  }
+
+  expect_failures = [var.managed_redis_arns]
+}
+
+run "refuses_a_wildcard_user_as_managed_arn" {
+  command = plan
+
+  variables {
+    engine             = "redis"
+    managed_redis_arns = ["arn:aws:elasticache:eu-west-1:123456789012:user:*"]
+  }
+
+  expect_failures = [var.managed_redis_arns]
+}
+
+run "refuses_a_memorydb_user_arn_in_elasticache_form" {
+  command = plan
+
+  variables {
+    engine             = "redis"
+    managed_redis_arns = ["arn:aws:memorydb:eu-west-1:123456789012:user:orders-app"]
+  }
+
+  expect_failures = [var.managed_redis_arns]
+}
+
+run "refuses_repeated_managed_arns" {
+  command = plan
+
+  variables {
+    engine             = "redis"
+    managed_redis_arns = ["arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app", "arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app"]
+  }
+
+  expect_failures = [var.managed_redis_arns]
+}
+
+run "refuses_managed_arns_for_postgres" {
+  command = plan
+
+  variables {
+    timeout            = 660
+    managed_redis_arns = ["arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app"]
+  }
+
+  expect_failures = [output.role_policy_json]
+}
+
+run "refuses_managed_endpoints_for_jwt" {
+  command = plan
+
+  variables {
+    engine                  = "jwt"
+    managed_redis_endpoints = ["sessions-abc123.serverless.euw1.cache.amazonaws.com"]
+  }
+
+  expect_failures = [output.role_policy_json]
+}
+
+run "refuses_wildcard_endpoints" {
+  command = plan
+
+  variables {
+    engine                  = "redis"
+    managed_redis_endpoints = ["*.serverless.euw1.cache.amazonaws.com"]
+  }
+
+  expect_failures = [var.managed_redis_endpoints]
+}
+
+run "refuses_endpoints_with_a_scheme_or_a_bad_port" {
+  command = plan
+
+  variables {
+    engine                  = "redis"
+    managed_redis_endpoints = ["rediss://sessions.internal:6379", "sessions.internal:70000"]
+  }
+
+  expect_failures = [var.managed_redis_endpoints]
+}
+
+run "refuses_a_port_zero_endpoint" {
+  command = plan
+
+  variables {
+    engine                  = "redis"
+    managed_redis_endpoints = ["sessions.internal:0"]
+  }
+
+  expect_failures = [var.managed_redis_endpoints]
+}
+
+run "refuses_a_wait_out_of_range" {
+  command = plan
+
+  variables {
+    engine                     = "redis"
+    managed_redis_wait_seconds = 901
+  }
+
+  expect_failures = [var.managed_redis_wait_seconds]
+}
+
+run "refuses_a_fractional_wait" {
+  command = plan
+
+  variables {
+    engine                     = "redis"
+    managed_redis_wait_seconds = 1.5
+  }
+
+  expect_failures = [var.managed_redis_wait_seconds]
+}
+
+# The default timeout (60) with the default wait (600): planned, with a warning.
+run "warns_when_the_timeout_leaves_no_room_for_the_wait" {
+  command = plan
+
+  variables {
+    engine             = "redis"
+    managed_redis_arns = ["arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app"]
+  }
+
+  expect_failures = [check.managed_redis_wait_fits_in_timeout]
+}
+
+run "refuses_a_timeout_under_a_minute_with_managed_arns" {
+  command = plan
+
+  variables {
+    engine                     = "redis"
+    timeout                    = 30
+    managed_redis_arns         = ["arn:aws:elasticache:eu-west-1:123456789012:user:sessions-app"]
+    managed_redis_wait_seconds = 10
+  }
+
+  # The check warns as well: 30 s leave no room for the wait and the login test.
+  expect_failures = [output.function_name, check.managed_redis_wait_fits_in_timeout]
+}
+
+run "refuses_managed_lists_in_environment_variables" {
+  command = plan
+
+  variables {
+    engine                = "redis"
+    environment_variables = { ROTATION_MANAGED_REDIS_ARNS = "*" }
   }
 
   expect_failures = [output.function_arn]
