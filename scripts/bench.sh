@@ -13,7 +13,7 @@
 #   BENCH_REBUILD=1   rebuild target/release binaries even when they exist (cargo decides what is
 #                     stale); zips are `make build`'s
 #   BENCH_ROTATIONS, BENCH_COLD_STARTS, BENCH_FLEET=100,1000, BENCH_CONCURRENCY=32,
-#   BENCH_ONLY=postgres,redis,jwt,fleet   passed through to the bench binary
+#   BENCH_ONLY=postgres,redis,elasticache,jwt,fleet   passed through to the bench binary
 #   BENCH_LAMBDA_MEMORY_MB=128   run the functions with Lambda's CPU share at that memory size (a CPU
 #                     cgroup with a CFS quota: needs write access to the cgroup fs; fails otherwise)
 #
@@ -37,11 +37,13 @@ mkdir -p "$out"
 
 log() { printf '[bench] %s\n' "$*"; }
 wanted() { [ -z "${BENCH_ONLY:-}" ] || [[ ",${BENCH_ONLY}," == *",$1,"* ]]; }
+# The ElastiCache figures come from the Redis function's binary.
+needed() { wanted "$1" || { [ "$1" = redis ] && wanted elasticache; }; }
 
 # Which binary to measure per function; build the missing ones in one cargo invocation.
 to_build=()
 for kind in postgres redis jwt; do
-  wanted "$kind" || continue
+  needed "$kind" || continue
   upper=${kind^^}
   zip=$target/lambda/secret-rotation-$kind/bootstrap.zip
   if [ "$profile" = release ] && [ -f "$zip" ]; then

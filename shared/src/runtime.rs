@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Log levels no `RUST_LOG` may raise: lambda_runtime logs whole event payloads at trace level
-/// (the RotationToken), and the AWS SDK's orchestrator logs whole requests at trace level (the
-/// values PutSecretValue and the managed-Redis calls carry).
+/// (the RotationToken), and the AWS SDK's orchestrator logs each request at trace level (its
+/// headers: the SigV4 signature and, in Lambda, the session token).
 const LOG_CAPS: [&str; 2] = ["lambda_runtime=info", "aws_smithy_runtime=debug"];
 
 /// The one place that installs rustls' process-wide crypto provider (aws-lc-rs, as everywhere in

@@ -70,18 +70,21 @@ impl Budget {
     }
 }
 
-/// Polls until the target takes changes, and returns what it shows then.
+/// Polls until the target takes changes, and returns what it shows then. Logs how long it
+/// waited (`waited_ms`, from the first poll) and how many polls it took.
 pub async fn until_ready(
     plane: &dyn ControlPlane,
     budget: &Budget,
     target: &str,
 ) -> Result<Observed, BackendError> {
     let mut pause = FIRST_PAUSE;
-    let mut polls = 0u32;
+    let mut polls = 1u32;
+    let started = Instant::now();
     loop {
         let last = match plane.observe().await {
             Ok(observed) if observed.ready => {
-                tracing::info!(target, status = %observed.status, polls, waited_seconds = budget.waited(), "managed target ready");
+                let waited_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(target, status = %observed.status, polls, waited_ms, "managed target ready");
                 return Ok(observed);
             }
             Ok(observed) => observed.status,

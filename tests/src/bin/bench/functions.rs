@@ -242,7 +242,7 @@ async fn started(
 }
 
 /// Sends one event and waits for the answer; also returns the round trip through the Runtime API.
-async fn invoke(function: &FunctionProcess, event: &Value) -> (InvocationResult, Duration) {
+pub async fn invoke(function: &FunctionProcess, event: &Value) -> (InvocationResult, Duration) {
     let sent = Instant::now();
     let answer = function.submit(event).answer().await;
     (answer.result, answer.at - sent)

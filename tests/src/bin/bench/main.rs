@@ -1,16 +1,18 @@
 //! `make bench` (scripts/bench.sh runs this): cold start, step and rotation latency, peak memory,
 //! Secrets Manager calls per step and a fleet run, against a local stack (moto, PostgreSQL,
-//! redis-server), each function through its own binary and a Lambda Runtime API.
+//! redis-server), each function through its own binary and a Lambda Runtime API; and an
+//! ElastiCache RBAC user rotated by the Redis function through the kit's control-plane emulator.
 //!
 //! Settings (environment): BENCH_SMOKE=1 (a short run for CI), BENCH_ROTATIONS, BENCH_COLD_STARTS,
-//! BENCH_FLEET (comma-separated sizes), BENCH_CONCURRENCY, BENCH_ONLY (postgres,redis,jwt,fleet),
-//! BENCH_PROFILE (release|debug: the build being measured), `BENCH_<KIND>_BIN` and `BENCH_<KIND>_ZIP`
-//! (the binary to run and the zip it came from; KIND = POSTGRES, REDIS, JWT), BENCH_LAMBDA_MEMORY_MB
-//! (run the function processes with Lambda's CPU share at that memory size; see testkit::lambda's
-//! cpu.rs).
+//! BENCH_FLEET (comma-separated sizes), BENCH_CONCURRENCY, BENCH_ONLY
+//! (postgres,redis,jwt,elasticache,fleet), BENCH_PROFILE (release|debug: the build being measured),
+//! `BENCH_<KIND>_BIN` and `BENCH_<KIND>_ZIP` (the binary to run and the zip it came from; KIND =
+//! POSTGRES, REDIS, JWT; ELASTICACHE defaults to REDIS's), BENCH_LAMBDA_MEMORY_MB (run the function
+//! processes with Lambda's CPU share at that memory size; see testkit::lambda's cpu.rs).
 //! Exits non-zero when any rotation or check fails.
 
 mod baseline;
+mod elasticache;
 mod fleet;
 mod functions;
 mod report;
@@ -105,6 +107,20 @@ impl Config {
             .map(PathBuf::from);
         Artifact { binary, zip }
     }
+
+    /// The Redis function's binary, which rotates ElastiCache users too, unless
+    /// `BENCH_ELASTICACHE_BIN` names another.
+    fn elasticache_artifact(&self) -> Artifact {
+        match std::env::var_os("BENCH_ELASTICACHE_BIN").filter(|b| !b.is_empty()) {
+            Some(binary) => Artifact {
+                binary: PathBuf::from(binary),
+                zip: std::env::var_os("BENCH_ELASTICACHE_ZIP")
+                    .filter(|z| !z.is_empty())
+                    .map(PathBuf::from),
+            },
+            None => self.artifact(Kind::Redis),
+        }
+    }
 }
 
 #[tokio::main]
@@ -138,10 +154,24 @@ async fn run(config: &Config) -> BenchResult<bool> {
         .collect();
     let artifacts: Vec<(Kind, Artifact)> =
         kinds.iter().map(|k| (*k, config.artifact(*k))).collect();
-    for (_, artifact) in &artifacts {
+    let managed = config
+        .wants("elasticache")
+        .then(|| config.elasticache_artifact());
+    // scripts/bench.sh builds (or unzips) the Redis binary only when redis is wanted.
+    let redis_hint = if config.wants("redis") {
+        ""
+    } else {
+        " (elasticache runs the Redis function's binary: add redis to BENCH_ONLY, or set \
+         BENCH_REDIS_BIN)"
+    };
+    let checks = artifacts
+        .iter()
+        .map(|(_, a)| (a, ""))
+        .chain(managed.iter().map(|a| (a, redis_hint)));
+    for (artifact, hint) in checks {
         if !artifact.binary.is_file() {
             return Err(format!(
-                "{} is missing: run scripts/bench.sh, which builds it",
+                "{} is missing: run scripts/bench.sh, which builds it{hint}",
                 artifact.binary.display()
             )
             .into());
@@ -192,6 +222,21 @@ async fn run(config: &Config) -> BenchResult<bool> {
         }
         measured.push((*kind, artifact, m));
     }
+    let mut managed_run = None;
+    if let Some(artifact) = &managed {
+        println!(
+            "measuring elasticache ({}: the Redis function) against the control-plane emulator, \
+             a change `modifying` for {} ms …",
+            artifact.binary.display(),
+            elasticache::MODIFYING.as_millis()
+        );
+        let m = elasticache::measure(&stack, artifact, &options).await?;
+        for failure in &m.failures {
+            println!("  FAILED: {failure}");
+            ok = false;
+        }
+        managed_run = Some((artifact, m));
+    }
     let baseline = rig.map(|mut rig| {
         rig.scram(config.rotations);
         rig.out
@@ -211,6 +256,7 @@ async fn run(config: &Config) -> BenchResult<bool> {
         rotations: config.rotations,
         functions: measured,
         baseline,
+        elasticache: managed_run,
         fleet: fleet_runs,
     }
     .print();

@@ -1,6 +1,7 @@
 //! The printed figures: Markdown tables, then the targets with their verdicts.
 
 use crate::baseline::{self, Baseline};
+use crate::elasticache::{self, StepObserved};
 use crate::fleet::FleetRun;
 use crate::functions::{Artifact, Kind, Measured};
 use crate::stats::{mib_from_kib, ms, seconds, size, Samples};
@@ -17,6 +18,7 @@ pub struct Report<'a> {
     pub rotations: usize,
     pub functions: Vec<(Kind, &'a Artifact, Measured)>,
     pub baseline: Option<Baseline>,
+    pub elasticache: Option<(&'a Artifact, elasticache::Measured)>,
     pub fleet: Vec<FleetRun>,
 }
 
@@ -27,6 +29,9 @@ impl Report<'_> {
         }
         if let Some(baseline) = &self.baseline {
             self.print_baseline(baseline);
+        }
+        if let Some((artifact, m)) = &self.elasticache {
+            self.print_elasticache(artifact, m);
         }
         if !self.fleet.is_empty() {
             self.print_fleet();
@@ -218,6 +223,115 @@ impl Report<'_> {
         }
     }
 
+    fn print_elasticache(&self, artifact: &Artifact, m: &elasticache::Measured) {
+        println!(
+            "\n### ElastiCache RBAC user through the Redis function (ms, p50 / p95 over {} rotations, after one warm-up)\n",
+            m.rotation.len()
+        );
+        println!(
+            "The binary: {} (the Redis function's). The control plane is the test kit's emulator: each \
+             ModifyUser leaves the user `modifying` for {} ms (emulated: AWS reports minutes), then the \
+             emulator applies it to one redis-server, where the function logs in over TLS. The \
+             function polls DescribeUsers from 0.2 s, doubling, so the waits below are the emulator's \
+             {} ms rounded up to the function's polls, not AWS's. A wait is the `waited_ms` of the \
+             function's `managed target ready` log line: from its first DescribeUsers call to the one \
+             that shows `active` (a wait of one poll is that call's latency). The function's output is \
+             kept for those lines, not discarded as for the other functions.\n",
+            artifact.binary.display(),
+            elasticache::MODIFYING.as_millis(),
+            elasticache::MODIFYING.as_millis()
+        );
+        let last_timed = m.timed.last();
+        let steady = m.calls.last();
+        let sessions = m.sessions.last();
+        println!("| step | time | waiting for `active` | time − waits | waits / DescribeUsers polls | Secrets Manager calls | ElastiCache calls | TLS logins |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for (i, step) in STEPS.iter().enumerate() {
+            let observed = last_timed.map(|r| &r[i]);
+            println!(
+                "| {step} | {} | {} | {} | {} | {} | {} | {} |",
+                m.steps[i].median_p95(),
+                waits(&m.waited[i]),
+                m.working[i].median_p95(),
+                observed.map_or("–".into(), |o| format!("{} / {}", o.waits, o.polls)),
+                steady.map_or("not counted".into(), |c| summary(&c[i])),
+                observed.map_or("–".into(), |o| summary(&o.control)),
+                sessions.map_or("–".into(), |s| s[i].len().to_string())
+            );
+        }
+        let control_total =
+            |r: &[StepObserved; 4]| r.iter().map(|o| total(&o.control)).sum::<u32>();
+        println!(
+            "| **rotation** | **{}** | **{}** | **{}** | {} | {} | {} | {} |",
+            m.rotation.median_p95(),
+            waits(&m.rotation_waited),
+            m.rotation_working.median_p95(),
+            last_timed.map_or("–".into(), |r| format!(
+                "{} / {}",
+                r.iter().map(|o| o.waits).sum::<u32>(),
+                r.iter().map(|o| o.polls).sum::<u32>()
+            )),
+            steady.map_or("–".into(), |c| rotation_total(c).to_string()),
+            last_timed.map_or("–".into(), |r| control_total(r).to_string()),
+            sessions.map_or("–".into(), |s| s
+                .iter()
+                .map(Vec::len)
+                .sum::<usize>()
+                .to_string())
+        );
+        println!(
+            "\nWaits, polls and ElastiCache calls: the last timed rotation (the emulator's counts, reset \
+             before each step)."
+        );
+        let per_rotation: Vec<u32> = m.timed.iter().map(control_total).collect();
+        if let (Some(least), Some(most)) = (per_rotation.iter().min(), per_rotation.iter().max()) {
+            if least == most {
+                println!("ElastiCache calls per rotation: {least} in each timed rotation.");
+            } else {
+                println!(
+                    "ElastiCache calls per rotation over the timed rotations: {least} to {most}."
+                );
+            }
+        }
+        if let (Some(first), Some(at_proxy), Some(counted)) =
+            (m.calls.first(), m.control_at_proxy.last(), m.control.last())
+        {
+            let emulated: u32 = counted.iter().map(|o| total(&o.control)).sum();
+            println!(
+                "Secrets Manager calls and TLS logins: the second of two counted rotations, a process of \
+                 its own whose AWS_ENDPOINT_URL is the counting proxy (first rotation: {} calls). Its \
+                 ElastiCache requests went through the same proxy and carry no X-Amz-Target (AWS Query \
+                 protocol): the proxy saw {} such requests, the emulator counted {emulated} ElastiCache \
+                 calls (compared per step), none counted as Secrets Manager calls. TLS logins reach the \
+                 endpoint through a TCP relay.",
+                rotation_total(first),
+                at_proxy.iter().sum::<u32>(),
+            );
+        }
+        println!(
+            "VmHWM after all rotations: {}; CPU per rotation: {}; {} / {} rotations left the new \
+             password and the previous one logging in.",
+            m.peak_rss_kib.map_or("?".into(), mib_from_kib),
+            m.cpu_per_rotation
+                .map_or("?".into(), |d| format!("{} ms", ms(d))),
+            m.verified,
+            m.rotated
+        );
+        if let Some((_, _, redis)) = self
+            .functions
+            .iter()
+            .find(|(k, _, r)| *k == Kind::Redis && !r.rotation.is_empty())
+        {
+            println!(
+                "For comparison, the self-managed Redis rotation above ({}): {} ms p50; this one \
+                 without its waits: {} ms p50.",
+                Kind::Redis.scenario(),
+                ms(redis.rotation.median()),
+                ms(m.rotation_working.median())
+            );
+        }
+    }
+
     fn print_fleet(&self) {
         println!("\n### Fleet: in-process engine, one PostgreSQL, one Redis, one emulator\n");
         println!("| secrets | at a time | total | rotations/s | per rotation p50 / p95 (ms) | failures | AWSCURRENT logs in afterwards | finished by |");
@@ -256,6 +370,15 @@ impl Report<'_> {
         for failure in self.fleet.iter().flat_map(|r| r.failures.iter()).take(10) {
             println!("- fleet failure: {failure}");
         }
+    }
+}
+
+/// `median / p95` of a wait, `–` for a step that never waits.
+fn waits(samples: &Samples) -> String {
+    if samples.percentile(100.0).is_zero() {
+        "–".into()
+    } else {
+        samples.median_p95()
     }
 }
 

@@ -173,6 +173,16 @@ pub fn print(report: &Report<'_>) {
             )
         );
     }
+    if let Some((_, m)) = &report.elasticache {
+        let ok = m.failures.is_empty() && m.verified == m.rotated;
+        println!(
+            "| elasticache: 0 failures | {} failures, {} / {} rotations: new and previous password log in | {} |",
+            m.failures.len(),
+            m.verified,
+            m.rotated,
+            verdict(true, ok, "")
+        );
+    }
     for run in &report.fleet {
         println!(
             "| fleet of {}: 0 failures | {} failures, {} / {} log in | {} |",

@@ -1,6 +1,9 @@
 //! `make demo`: a real rotation of each kind on a local stack (moto, PostgreSQL, redis-server),
-//! each through its function's own binary via the Lambda Runtime API. Stops all it started.
+//! each through its function's own binary via the Lambda Runtime API, and an ElastiCache user
+//! rotated by the Redis function through the test kit's control-plane emulator. Stops all it
+//! started.
 
+mod elasticache;
 mod jwt;
 mod postgres;
 mod redis;
@@ -15,12 +18,12 @@ type DemoResult = Result<(), Box<dyn std::error::Error>>;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    println!("secret-rotation demo: starting moto (Secrets Manager), PostgreSQL and redis-server on 127.0.0.1 …");
+    println!("secret-rotation demo: starting moto (Secrets Manager, and the test kit's ElastiCache control-plane emulator), PostgreSQL and redis-server on 127.0.0.1 …");
     let emulator = match Emulator::start() {
         Ok(emulator) => emulator,
         Err(e) => return fail(&format!("cannot start the Secrets Manager emulator: {e}")),
     };
-    let demos: [(&str, DemoFuture<'_>); 3] = [
+    let demos: [(&str, DemoFuture<'_>); 4] = [
         (
             "PostgreSQL (alternating users)",
             Box::pin(postgres::run(&emulator)),
@@ -28,6 +31,10 @@ async fn main() -> std::process::ExitCode {
         (
             "Redis (one ACL user, two passwords)",
             Box::pin(redis::run(&emulator)),
+        ),
+        (
+            "ElastiCache (an RBAC user changed through the control plane, two passwords)",
+            Box::pin(elasticache::run(&emulator)),
         ),
         (
             "JWT signing keys (grace period)",
@@ -64,7 +71,19 @@ pub async fn rotate_through_function(
     binary: &str,
     secret_id: &str,
 ) -> DemoResult {
-    let function = FunctionProcess::start(&workspace_binary(binary), &emulator.env()).await?;
+    rotate_through_function_with(emulator, binary, secret_id, &emulator.env()).await?;
+    Ok(())
+}
+
+/// [`rotate_through_function`] with the function's environment `env` (on top of the demo's own);
+/// returns the function process, still running, for its output.
+pub async fn rotate_through_function_with(
+    emulator: &Emulator,
+    binary: &str,
+    secret_id: &str,
+    env: &[(&str, String)],
+) -> Result<FunctionProcess, Box<dyn std::error::Error>> {
+    let function = FunctionProcess::start(&workspace_binary(binary), env).await?;
     if let Some(cold) = function.time_to_first_poll().await {
         println!(
             "  {binary} started and polled the Runtime API after {}",
@@ -92,7 +111,7 @@ pub async fn rotate_through_function(
         }
     }
     println!("  {:<13} {:>9}", "rotation", ms(started.elapsed()));
-    Ok(())
+    Ok(function)
 }
 
 /// The version stages of a secret, one line per version.
