@@ -254,13 +254,29 @@ async fn three_rotations(managed: &mut Managed, id: &str, user: &str, first: &st
         managed.check_rotated(user, &history).await;
     }
     let output = function.output();
-    assert!(
-        output.contains("pending password sent to the control plane"),
-        "{output}"
-    );
     managed
         .material
         .assert_absent(&output, "the function's output");
+    let sent = output
+        .matches("pending password sent to the control plane")
+        .count();
+    assert_eq!(sent, 3, "one change per rotation");
+    // setSecret waited for the change to land: after its call, more than one poll.
+    let waits: Vec<u64> = output
+        .lines()
+        .filter(|line| line.contains("managed target ready"))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|line| line["fields"]["polls"].as_u64())
+        .collect();
+    assert_eq!(
+        waits.len(),
+        3 * 3,
+        "setSecret waits twice, testSecret once: {waits:?}"
+    );
+    assert!(
+        waits.iter().filter(|polls| **polls > 1).count() >= 3,
+        "a wait for `active` after each change: {waits:?}"
+    );
 }
 
 #[tokio::test]
