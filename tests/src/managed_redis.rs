@@ -262,6 +262,118 @@ impl<'a> ManagedRedis<'a> {
         (status, body)
     }
 
+    /// An ElastiCache user (engine redis) `user_id` that logs in as `login` with `access` rules and
+    /// `passwords`, once the emulator made it `active`; its ARN. Panics when the emulator refuses.
+    pub async fn create_elasticache_user(
+        &self,
+        user_id: &str,
+        login: &str,
+        access: &str,
+        passwords: &[&str],
+    ) -> String {
+        let mut call = self
+            .elasticache()
+            .create_user()
+            .user_id(user_id)
+            .user_name(login)
+            .engine("redis")
+            .access_string(access);
+        for password in passwords {
+            call = call.passwords(*password);
+        }
+        let created = call
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateUser {user_id}: {}", DisplayErrorContext(e)));
+        let arn = created
+            .arn()
+            .expect("CreateUser answers the ARN")
+            .to_owned();
+        self.until_active(user_id, || async {
+            let users = self
+                .elasticache()
+                .describe_users()
+                .user_id(user_id)
+                .send()
+                .await;
+            users.ok()?.users().first()?.status().map(str::to_owned)
+        })
+        .await;
+        arn
+    }
+
+    /// A MemoryDB user `name` (also its login) with `access` rules and `passwords`, once `active`;
+    /// its ARN. Panics when the emulator refuses.
+    pub async fn create_memorydb_user(
+        &self,
+        name: &str,
+        access: &str,
+        passwords: &[&str],
+    ) -> String {
+        use aws_sdk_memorydb::types::{AuthenticationMode, InputAuthenticationType};
+        let mut mode = AuthenticationMode::builder().r#type(InputAuthenticationType::Password);
+        for password in passwords {
+            mode = mode.passwords(*password);
+        }
+        let created = self
+            .memorydb()
+            .create_user()
+            .user_name(name)
+            .access_string(access)
+            .authentication_mode(mode.build())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateUser {name}: {}", DisplayErrorContext(e)));
+        let arn = created
+            .user()
+            .and_then(|u| u.arn())
+            .expect("CreateUser answers the ARN")
+            .to_owned();
+        self.until_active(name, || async {
+            let users = self
+                .memorydb()
+                .describe_users()
+                .user_name(name)
+                .send()
+                .await;
+            users.ok()?.users().first()?.status().map(str::to_owned)
+        })
+        .await;
+        arn
+    }
+
+    async fn until_active<F, Fut>(&self, what: &str, mut status: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<String>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while status().await.as_deref() != Some("active") {
+            assert!(Instant::now() < deadline, "user {what} never became active");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// What the Redis function needs, on top of the emulator's environment, to rotate this
+    /// scope's users as Terraform would set it up: it signs as this scope, trusts `ca_file`, may
+    /// change `arns` and log in at `localhost`.
+    pub fn function_env(
+        &self,
+        ca_file: &std::path::Path,
+        arns: &[&str],
+    ) -> Vec<(&'static str, String)> {
+        let mut env = self.emulator.env();
+        for (key, value) in env.iter_mut() {
+            if *key == "AWS_ACCESS_KEY_ID" {
+                *value = self.access_key.clone();
+            }
+        }
+        env.push(("ROTATION_CA_BUNDLE_FILE", ca_file.display().to_string()));
+        env.push(("ROTATION_MANAGED_REDIS_ARNS", arns.join(",")));
+        env.push(("ROTATION_MANAGED_REDIS_ENDPOINTS", "localhost".into()));
+        env
+    }
+
     /// An ElastiCache client of this scope, with the SDK's standard retries (three attempts,
     /// backoff from 10 ms).
     pub fn elasticache(&self) -> aws_sdk_elasticache::Client {
@@ -318,4 +430,27 @@ pub fn quick_retries() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(10))
+}
+
+/// One wait for `active` the Redis function logged (`managed target ready`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// Describe calls it took, the first included.
+    pub polls: u64,
+    /// From the first poll to the one that found the target ready.
+    pub waited_ms: u64,
+}
+
+/// The waits for `active` in a function's JSON log lines, in order.
+pub fn waits_in(output: &str) -> Vec<Wait> {
+    output
+        .lines()
+        .filter(|line| line.contains("managed target ready"))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["fields"]["message"] == "managed target ready")
+        .map(|entry| Wait {
+            polls: entry["fields"]["polls"].as_u64().unwrap_or(0),
+            waited_ms: entry["fields"]["waited_ms"].as_u64().unwrap_or(0),
+        })
+        .collect()
 }

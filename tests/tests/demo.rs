@@ -17,13 +17,13 @@ fn the_demo_rotates_every_kind_and_leaves_no_process_behind() {
         "the demo failed:\n{output}\n{}",
         String::from_utf8_lossy(&child.stderr)
     );
-    for kind in ["PostgreSQL", "Redis", "JWT"] {
+    for kind in ["PostgreSQL", "Redis", "ElastiCache", "JWT"] {
         assert!(output.contains(kind), "the demo shows {kind}");
     }
     assert_eq!(
         output.matches("finishSecret").count(),
-        4,
-        "four rotations (JWT twice) reached finishSecret"
+        5,
+        "five rotations (JWT twice) reached finishSecret"
     );
     assert!(
         !output.contains(": NO"),

@@ -95,18 +95,9 @@ async fn every_fault_at_every_step_of_an_elasticache_rotation_is_survived_with_n
     let first = rotation::password::generate_password(32)
         .expose_secret()
         .to_owned();
-    let created = scope
-        .elasticache()
-        .create_user()
-        .user_id("faults-app")
-        .user_name("app")
-        .engine("redis")
-        .access_string("on ~* +@all")
-        .passwords(&first)
-        .send()
-        .await
-        .expect("CreateUser");
-    let arn = created.arn().expect("ARN").to_owned();
+    let arn = scope
+        .create_elasticache_user("faults-app", "app", "on ~* +@all", &[&first])
+        .await;
     while !server.can_login("app", &first).await {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -5,7 +5,6 @@
 //! it would reach AWS; its environment lists the ARNs and endpoints it may use, as Terraform sets
 //! it.
 
-use aws_sdk_memorydb::types::{AuthenticationMode, InputAuthenticationType};
 use rotation::password::generate_password;
 use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use rotation::Step;
@@ -13,7 +12,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use testkit::lambda::{workspace_binary, Bootstrap, InvocationError};
-use testkit::managed_redis::ManagedRedis;
+use testkit::managed_redis::{waits_in, ManagedRedis};
 use testkit::redis::scenario::SecretMaterial;
 use testkit::redis::{RedisOptions, TlsFiles};
 use testkit::{Emulator, FunctionProcess, RedisServer};
@@ -67,82 +66,19 @@ impl Managed {
 
     /// An ElastiCache user `login` holding `passwords`, active; its ARN.
     async fn elasticache_user(&self, login: &str, passwords: &[&str]) -> String {
-        let id = unique("app");
-        let mut call = self
-            .scope
-            .elasticache()
-            .create_user()
-            .user_id(&id)
-            .user_name(login)
-            .engine("redis")
-            .access_string("on ~* +@all");
-        for password in passwords {
-            call = call.passwords(*password);
-        }
-        let created = call.send().await.expect("CreateUser");
-        let arn = created.arn().expect("the user's ARN").to_owned();
-        self.until(|| async {
-            let users = self
-                .scope
-                .elasticache()
-                .describe_users()
-                .user_id(&id)
-                .send()
-                .await
-                .expect("DescribeUsers");
-            users.users()[0].status() == Some("active")
-        })
-        .await;
-        arn
+        self.scope
+            .create_elasticache_user(&unique("app"), login, "on ~* +@all", passwords)
+            .await
     }
 
     /// A MemoryDB user holding `passwords`, active; its name (also its login) and ARN.
     async fn memorydb_user(&self, passwords: &[&str]) -> (String, String) {
         let name = unique("app");
-        let mut mode = AuthenticationMode::builder().r#type(InputAuthenticationType::Password);
-        for password in passwords {
-            mode = mode.passwords(*password);
-        }
-        let created = self
+        let arn = self
             .scope
-            .memorydb()
-            .create_user()
-            .user_name(&name)
-            .access_string("on ~* &* +@all")
-            .authentication_mode(mode.build())
-            .send()
-            .await
-            .expect("CreateUser");
-        let arn = created
-            .user()
-            .and_then(|u| u.arn())
-            .expect("ARN")
-            .to_owned();
-        self.until(|| async {
-            let users = self
-                .scope
-                .memorydb()
-                .describe_users()
-                .user_name(&name)
-                .send()
-                .await
-                .expect("DescribeUsers");
-            users.users()[0].status() == Some("active")
-        })
-        .await;
+            .create_memorydb_user(&name, "on ~* &* +@all", passwords)
+            .await;
         (name, arn)
-    }
-
-    async fn until<F, Fut>(&self, mut done: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !done().await {
-            assert!(Instant::now() < deadline, "the emulator never settled");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 
     /// The secret's fields that name this server's TLS endpoint.
@@ -153,18 +89,7 @@ impl Managed {
     /// The function's environment: the emulator, signing as this scope, the CA, and the ARNs and
     /// endpoints it may use.
     fn env(&self, arns: &[&str], extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-        let mut env: Vec<(&'static str, String)> = Emulator::shared()
-            .env()
-            .into_iter()
-            .filter(|(k, _)| *k != "AWS_ACCESS_KEY_ID")
-            .collect();
-        env.push(("AWS_ACCESS_KEY_ID", self.scope.access_key().to_owned()));
-        env.push((
-            "ROTATION_CA_BUNDLE_FILE",
-            self.tls.ca_path().display().to_string(),
-        ));
-        env.push(("ROTATION_MANAGED_REDIS_ARNS", arns.join(",")));
-        env.push(("ROTATION_MANAGED_REDIS_ENDPOINTS", "localhost".into()));
+        let mut env = self.scope.function_env(&self.tls.ca_path(), arns);
         env.extend(extra.iter().cloned());
         env
     }
@@ -262,19 +187,14 @@ async fn three_rotations(managed: &mut Managed, id: &str, user: &str, first: &st
         .count();
     assert_eq!(sent, 3, "one change per rotation");
     // setSecret waited for the change to land: after its call, more than one poll.
-    let waits: Vec<u64> = output
-        .lines()
-        .filter(|line| line.contains("managed target ready"))
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter_map(|line| line["fields"]["polls"].as_u64())
-        .collect();
+    let waits = waits_in(&output);
     assert_eq!(
         waits.len(),
         3 * 3,
         "setSecret waits twice, testSecret once: {waits:?}"
     );
     assert!(
-        waits.iter().filter(|polls| **polls > 1).count() >= 3,
+        waits.iter().filter(|wait| wait.polls > 1).count() >= 3,
         "a wait for `active` after each change: {waits:?}"
     );
 }

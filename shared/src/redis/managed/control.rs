@@ -149,6 +149,17 @@ fn transport_problem<E, R>(error: &SdkError<E, R>) -> &'static str {
     }
 }
 
+/// A user as both services describe it: ready when `active`.
+fn user_observed(status: Option<&str>, login_name: Option<&str>, uses_passwords: bool) -> Observed {
+    let status = status.unwrap_or_default().to_owned();
+    Observed {
+        ready: status == "active",
+        status,
+        login_name: login_name.map(str::to_owned),
+        uses_passwords,
+    }
+}
+
 fn not_found(target: &str) -> CallError {
     CallError::Failed(BackendError::Rejected {
         target: target.to_owned(),
@@ -190,14 +201,11 @@ impl ControlPlane for ElastiCacheUser {
             .iter()
             .find(|u| u.user_id() == Some(self.user_id.as_str()))
             .ok_or_else(|| not_found(&self.target))?;
-        let status = user.status().unwrap_or_default().to_owned();
-        Ok(Observed {
-            ready: status == "active",
-            status,
-            login_name: user.user_name().map(str::to_owned),
-            uses_passwords: user.authentication().and_then(|a| a.r#type())
-                == Some(&AuthenticationType::Password),
-        })
+        Ok(user_observed(
+            user.status(),
+            user.user_name(),
+            user.authentication().and_then(|a| a.r#type()) == Some(&AuthenticationType::Password),
+        ))
     }
 
     async fn accept_new(
@@ -251,14 +259,12 @@ impl ControlPlane for MemoryDbUser {
             .iter()
             .find(|u| u.name() == Some(self.user_name.as_str()))
             .ok_or_else(|| not_found(&self.target))?;
-        let status = user.status().unwrap_or_default().to_owned();
-        Ok(Observed {
-            ready: status == "active",
-            status,
-            login_name: user.name().map(str::to_owned),
-            uses_passwords: user.authentication().and_then(|a| a.r#type())
+        Ok(user_observed(
+            user.status(),
+            user.name(),
+            user.authentication().and_then(|a| a.r#type())
                 == Some(&MemoryDbAuthenticationType::Password),
-        })
+        ))
     }
 
     async fn accept_new(

@@ -12,13 +12,12 @@
 use crate::functions::{invoke, Artifact, Options};
 use crate::setup::{credential_at, BenchResult, Stack};
 use crate::stats::Samples;
-use aws_sdk_elasticache::error::DisplayErrorContext;
 use rotation::password::generate_password;
 use rotation::protocol::{AWSCURRENT, AWSPREVIOUS};
 use rotation::Step;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::lambda::{Bootstrap, LambdaCpu};
 use testkit::managed_redis::ManagedRedis;
 use testkit::proxy::{Calls, CountingProxy};
@@ -137,37 +136,11 @@ impl<'a> Rig<'a> {
         );
         let password = generate_password(32);
         self.material.add(password.expose_secret());
-        let created = self
+        let access = format!("on ~{login}:* +@read +@write +@connection");
+        let arn = self
             .scope
-            .elasticache()
-            .create_user()
-            .user_id(&id)
-            .user_name(&login)
-            .engine("redis")
-            .access_string(format!("on ~{login}:* +@read +@write +@connection"))
-            .passwords(password.expose_secret())
-            .send()
-            .await
-            .map_err(|e| format!("CreateUser {id}: {}", DisplayErrorContext(e)))?;
-        let arn = created.arn().ok_or("CreateUser answers no ARN")?.to_owned();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let users = self
-                .scope
-                .elasticache()
-                .describe_users()
-                .user_id(&id)
-                .send()
-                .await
-                .map_err(|e| format!("DescribeUsers {id}: {}", DisplayErrorContext(e)))?;
-            if users.users().first().and_then(|u| u.status()) == Some("active") {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("the ElastiCache user {id} never became active").into());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            .create_elasticache_user(&id, &login, &access, &[password.expose_secret()])
+            .await;
         let value = json!({"user_arn": arn, "username": login,
             "password": password.expose_secret(), "host": "localhost", "port": port});
         self.arns.push(arn);
@@ -180,20 +153,13 @@ impl<'a> Rig<'a> {
     /// The function's environment: the emulator (or `endpoint` in front of it) signing as this
     /// scope, the kit's CA, and the users and endpoint it may change and log in at.
     fn env(&self, endpoint: &str) -> Vec<(&'static str, String)> {
-        let mut env = self.emulator.env();
+        let arns: Vec<&str> = self.arns.iter().map(String::as_str).collect();
+        let mut env = self.scope.function_env(&self.tls.ca_path(), &arns);
         for (key, value) in env.iter_mut() {
-            match *key {
-                "AWS_ENDPOINT_URL" => *value = endpoint.to_owned(),
-                "AWS_ACCESS_KEY_ID" => *value = self.scope.access_key().to_owned(),
-                _ => {}
+            if *key == "AWS_ENDPOINT_URL" {
+                *value = endpoint.to_owned();
             }
         }
-        env.push((
-            "ROTATION_CA_BUNDLE_FILE",
-            self.tls.ca_path().display().to_string(),
-        ));
-        env.push(("ROTATION_MANAGED_REDIS_ARNS", self.arns.join(",")));
-        env.push(("ROTATION_MANAGED_REDIS_ENDPOINTS", "localhost".into()));
         env
     }
 

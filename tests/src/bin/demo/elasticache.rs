@@ -3,12 +3,11 @@
 //! ElastiCache emulator, which applies each change to a TLS redis-server once the user is `active`.
 
 use crate::{print_stages, rotate_through_function_with, stage, yes_no, DemoResult};
-use aws_sdk_elasticache::error::DisplayErrorContext;
 use rotation::password::generate_password;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-use testkit::managed_redis::ManagedRedis;
+use std::time::Duration;
+use testkit::managed_redis::{waits_in, ManagedRedis};
 use testkit::redis::{RedisOptions, RedisServer, TlsFiles};
 use testkit::Emulator;
 
@@ -30,19 +29,14 @@ pub async fn run(emulator: &Emulator) -> DemoResult {
         "demo-app-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let created = scope
-        .elasticache()
-        .create_user()
-        .user_id(&user_id)
-        .user_name("app")
-        .engine("redis")
-        .access_string("on ~cache:* +@read +@write")
-        .passwords(password.expose_secret())
-        .send()
-        .await
-        .map_err(|e| format!("CreateUser: {}", DisplayErrorContext(e)))?;
-    let arn = created.arn().ok_or("CreateUser answers no ARN")?.to_owned();
-    wait_until_active(&scope, &user_id).await?;
+    let arn = scope
+        .create_elasticache_user(
+            &user_id,
+            "app",
+            "on ~cache:* +@read +@write",
+            &[password.expose_secret()],
+        )
+        .await;
     let app = json!({"user_arn": arn, "username": "app", "password": password.expose_secret(),
                      "host": "localhost", "port": tls_port});
     let id = emulator
@@ -58,18 +52,7 @@ pub async fn run(emulator: &Emulator) -> DemoResult {
 
     // The function signs as this emulator scope, trusts the kit's CA, and may change only this
     // user and log in only at localhost: what Terraform sets from the same list as its IAM policy.
-    let mut env: Vec<(&str, String)> = emulator
-        .env()
-        .into_iter()
-        .filter(|(k, _)| *k != "AWS_ACCESS_KEY_ID")
-        .collect();
-    env.push(("AWS_ACCESS_KEY_ID", scope.access_key().to_owned()));
-    env.push((
-        "ROTATION_CA_BUNDLE_FILE",
-        tls.ca_path().display().to_string(),
-    ));
-    env.push(("ROTATION_MANAGED_REDIS_ARNS", arn.clone()));
-    env.push(("ROTATION_MANAGED_REDIS_ENDPOINTS", "localhost".into()));
+    let env = scope.function_env(&tls.ca_path(), &[&arn]);
     scope.reset_calls().await;
     let function =
         rotate_through_function_with(emulator, "secret-rotation-redis", &id, &env).await?;
@@ -81,9 +64,12 @@ pub async fn run(emulator: &Emulator) -> DemoResult {
         .map(|(name, n)| format!("{n} {}", name.trim_start_matches("elasticache.")))
         .collect();
     println!("  ElastiCache calls: {}", calls.join(", "));
-    let (waits, polls, waited) = waits_in(&function.output());
+    let waits = waits_in(&function.output());
+    let polls: u64 = waits.iter().map(|w| w.polls).sum();
+    let waited: u64 = waits.iter().map(|w| w.waited_ms).sum();
     println!(
-        "  waited for the user to be `active` {waits} times, {waited} ms in all ({polls} DescribeUsers polls)"
+        "  waited for the user to be `active` {} times, {waited} ms in all ({polls} DescribeUsers polls)",
+        waits.len()
     );
     print_stages(emulator, &id, "after").await;
     let current = stage(emulator, &id, "AWSCURRENT").await?;
@@ -109,42 +95,4 @@ pub async fn run(emulator: &Emulator) -> DemoResult {
         return Err("a password that must work does not log in".into());
     }
     Ok(())
-}
-
-async fn wait_until_active(scope: &ManagedRedis<'_>, user_id: &str) -> DemoResult {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let users = scope
-            .elasticache()
-            .describe_users()
-            .user_id(user_id)
-            .send()
-            .await
-            .map_err(|e| format!("DescribeUsers: {}", DisplayErrorContext(e)))?;
-        if users.users().first().and_then(|u| u.status()) == Some("active") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("the ElastiCache user {user_id} never became active").into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The function's waits for `active` in its JSON log lines: how many, their polls, and the sum
-/// of their `waited_ms`.
-fn waits_in(output: &str) -> (u32, u64, u64) {
-    let mut found = (0, 0, 0);
-    for line in output.lines() {
-        let Ok(entry) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        let fields = &entry["fields"];
-        if fields["message"] == "managed target ready" {
-            found.0 += 1;
-            found.1 += fields["polls"].as_u64().unwrap_or(0);
-            found.2 += fields["waited_ms"].as_u64().unwrap_or(0);
-        }
-    }
-    found
 }
