@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps lint build test test-rust test-terraform demo bench clean
+.PHONY: deps lint build test test-rust test-terraform e2e demo bench clean
 
 deps:
 	scripts/install-deps.sh
@@ -13,7 +13,7 @@ lint:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 
 ## The whole suite against real PostgreSQL, redis-server and moto, started by the tests themselves.
-test: deps lint test-rust test-terraform
+test: deps lint test-rust e2e test-terraform
 
 # --all-targets resolves features as `cargo test` does, so the test run and CI's bench smoke run
 # reuse this build instead of compiling the dependencies again with another feature set.
@@ -23,6 +23,12 @@ test-rust:
 
 test-terraform:
 	RUN_CHECKOV=1 scripts/terraform-check.sh
+
+## Deploy, then rotate: terraform apply of terraform/examples/e2e against the emulator, each secret
+## rotated by the bootstrap read back from its deployed zip, the monitor asked, terraform destroy.
+e2e:
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --test e2e -- --ignored --nocapture
 
 ## provided.al2023 zips: target/lambda/<function>/bootstrap.zip (ARCH=arm64 for Graviton).
 build:

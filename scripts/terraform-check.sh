@@ -2,7 +2,7 @@
 # Checks the Terraform code under terraform/:
 #   1. terraform fmt -check
 #   2. terraform init (offline from a provider mirror when one exists) + validate,
-#      for each module and the example
+#      for each module and example
 #   3. terraform test (plan-only, mocked AWS provider) in each of them
 #   4. checkov, when installed (RUN_CHECKOV=1 installs it and makes it mandatory,
 #      RUN_CHECKOV=0 skips it)
@@ -19,7 +19,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TF_ROOT="$ROOT/terraform"
-CONFIGS=(modules/rotation-function modules/rotated-secret modules/rotation-monitor examples/complete)
+CONFIGS=(modules/rotation-function modules/rotated-secret modules/rotation-monitor examples/complete examples/e2e)
 TF="${TERRAFORM:-terraform}"
 
 say() { printf '==> %s\n' "$*"; }

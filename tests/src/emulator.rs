@@ -24,6 +24,8 @@ pub const UNKNOWN_ROTATION_LAMBDA: &str =
 const MOTO_SERVER: &str = include_str!("emulator_server.py");
 /// ElastiCache and MemoryDB users: a module the main script imports from beside it.
 const MANAGED_REDIS: &str = include_str!("managed_redis_emulator.py");
+/// Lambda packages served, RotateSecret staged without running anything: a module beside it too.
+const LAMBDA: &str = include_str!("lambda_emulator.py");
 
 pub struct Emulator {
     endpoint: String,
@@ -39,6 +41,7 @@ impl Emulator {
         let script = dir.join("emulator_server.py");
         std::fs::write(&script, MOTO_SERVER)?;
         std::fs::write(dir.join("managed_redis_emulator.py"), MANAGED_REDIS)?;
+        std::fs::write(dir.join("lambda_emulator.py"), LAMBDA)?;
         let port = free_port()?;
         let mut process = ServiceProcess::spawn(ServiceSpec {
             name: "moto_server",

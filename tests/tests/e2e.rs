@@ -1,0 +1,458 @@
+//! `make e2e`: deploy, then rotate. `terraform apply` of terraform/examples/e2e against the emulator
+//! with the functions' zips; each deployed function read back from the emulator (runtime,
+//! architecture, handler, environment, the uploaded zip) and its bootstrap run from that very zip,
+//! with that environment, under the test kit's Runtime API; each applied secret's rotation, staged
+//! by the apply, driven through its four steps as the service does; the deployed monitor asked
+//! whether they are healthy; `terraform plan` clean; `terraform destroy` leaving nothing.
+
+use aws_sdk_lambda::types::{Architecture, Runtime};
+use base64::Engine as _;
+use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::Step;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use testkit::lambda::{workspace_binary, Bootstrap};
+use testkit::managed_redis::ManagedRedis;
+use testkit::process::fresh_dir;
+use testkit::redis::scenario::SecretMaterial;
+use testkit::redis::{RedisOptions, TlsFiles};
+use testkit::{Emulator, FunctionProcess, PostgresServer, RedisServer};
+
+const KINDS: [&str; 3] = ["postgres", "redis", "jwt"];
+const MONITOR: &str = "monitor";
+
+/// The Terraform CLI on a private copy of terraform/, offline from the provider mirror.
+struct Terraform {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    work: PathBuf,
+}
+
+impl Drop for Terraform {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+impl Terraform {
+    fn new() -> Self {
+        let work = fresh_dir("e2e-terraform").expect("a temporary directory");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform");
+        let copy = work.join("terraform");
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(&root)
+            .arg(&copy)
+            .status()
+            .expect("cp");
+        assert!(status.success(), "copying terraform/");
+        let config = work.join("terraformrc");
+        let mirror = provider_mirror();
+        std::fs::write(
+            &config,
+            format!(
+                "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n  }}\n}}\n",
+                mirror.display()
+            ),
+        )
+        .expect("the CLI configuration");
+        let env = vec![
+            ("TF_CLI_CONFIG_FILE".into(), config.display().to_string()),
+            (
+                "TF_DATA_DIR".into(),
+                work.join("data").display().to_string(),
+            ),
+            ("TF_IN_AUTOMATION".into(), "1".into()),
+            ("TF_INPUT".into(), "0".into()),
+            ("CHECKPOINT_DISABLE".into(), "1".into()),
+        ];
+        Self {
+            dir: copy.join("examples/e2e"),
+            env,
+            work,
+        }
+    }
+
+    /// Runs `terraform <args>`; the exit status and the output (which never holds a secret value:
+    /// every one is a sensitive variable or a data source's sensitive attribute).
+    fn run(&self, args: &[&str]) -> (i32, String) {
+        let started = Instant::now();
+        let output = Command::new(std::env::var("TERRAFORM").unwrap_or("terraform".into()))
+            .args(args)
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .expect("the terraform CLI runs (is it installed?)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        println!(
+            "terraform {} → {:?} in {:.1} s",
+            args.first().unwrap_or(&""),
+            output.status.code(),
+            started.elapsed().as_secs_f64()
+        );
+        (output.status.code().unwrap_or(-1), text)
+    }
+
+    fn ok(&self, args: &[&str], material: &SecretMaterial) -> String {
+        let (code, text) = self.run(args);
+        material.assert_absent(&text, "terraform's output");
+        assert_eq!(code, 0, "terraform {args:?} failed:\n{text}");
+        text
+    }
+}
+
+/// The filesystem mirror holding hashicorp/aws: `$TF_PLUGIN_MIRROR`, else found on the machine
+/// (as scripts/terraform-check.sh finds it).
+fn provider_mirror() -> PathBuf {
+    if let Some(mirror) = std::env::var_os("TF_PLUGIN_MIRROR") {
+        return PathBuf::from(mirror);
+    }
+    let found = Command::new("find")
+        .args([
+            "/",
+            "-maxdepth",
+            "5",
+            "(",
+            "-path",
+            "/proc",
+            "-o",
+            "-path",
+            "/sys",
+            "-o",
+            "-path",
+            "/dev",
+            ")",
+            "-prune",
+            "-o",
+            "-type",
+            "d",
+            "-path",
+            "*/registry.terraform.io/hashicorp/aws",
+            "-print",
+        ])
+        .output()
+        .expect("find");
+    let listing = String::from_utf8_lossy(&found.stdout);
+    let aws = listing.lines().next().unwrap_or_else(|| {
+        panic!("no Terraform provider mirror holds hashicorp/aws; set TF_PLUGIN_MIRROR")
+    });
+    PathBuf::from(aws)
+        .ancestors()
+        .nth(3)
+        .expect("the mirror's root")
+        .to_path_buf()
+}
+
+/// The functions' zips: `make build`'s when present and newer than the debug binary, else the
+/// debug binary zipped as `bootstrap` the same way.
+fn packages(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/lambda");
+    for kind in KINDS.iter().chain([&MONITOR]) {
+        let name = format!("secret-rotation-{kind}");
+        let binary = workspace_binary(&name);
+        let built = root.join(&name).join("bootstrap.zip");
+        let target = dir.join(&name);
+        std::fs::create_dir_all(&target).unwrap();
+        let newer = |a: &Path, b: &Path| {
+            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            matches!((modified(a), modified(b)), (Some(a), Some(b)) if a >= b)
+        };
+        if built.exists() && newer(&built, &binary) {
+            std::fs::copy(&built, target.join("bootstrap.zip")).unwrap();
+            println!("{name}: make build's zip");
+        } else {
+            python(
+                "import sys, zipfile\n\
+                 info = zipfile.ZipInfo('bootstrap')\n\
+                 info.external_attr = 0o755 << 16\n\
+                 info.compress_type = zipfile.ZIP_DEFLATED\n\
+                 with zipfile.ZipFile(sys.argv[1], 'w') as z, open(sys.argv[2], 'rb') as f:\n\
+                 \x20   z.writestr(info, f.read())\n",
+                &[&target.join("bootstrap.zip"), &binary],
+            );
+            println!("{name}: the debug binary, zipped");
+        }
+    }
+    dir.to_path_buf()
+}
+
+fn python(script: &str, args: &[&Path]) {
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .status()
+        .expect("python3");
+    assert!(status.success(), "python3 {args:?}");
+}
+
+fn lambda_client(emulator: &Emulator) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&emulator.sdk_config())
+}
+
+/// A deployed function, read back from the emulator, and its bootstrap unpacked from the zip it
+/// holds.
+struct Deployed {
+    env: Vec<(String, String)>,
+    bootstrap: PathBuf,
+}
+
+async fn read_back(emulator: &Emulator, name: &str, dir: &Path) -> Deployed {
+    let function = lambda_client(emulator)
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetFunction {name}: {e:?}"));
+    let config = function.configuration().expect("a configuration");
+    assert_eq!(config.runtime(), Some(&Runtime::Providedal2023), "{name}");
+    assert_eq!(config.architectures(), [Architecture::X8664], "{name}");
+    assert_eq!(config.handler(), Some("bootstrap"), "{name}");
+    let env: Vec<(String, String)> = config
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let location = function
+        .code()
+        .and_then(|c| c.location())
+        .expect("the code's location");
+    let zip = dir.join(format!("{name}.zip"));
+    let unpacked = dir.join(name);
+    python(
+        "import sys, urllib.request, zipfile\n\
+         urllib.request.urlretrieve(sys.argv[1], sys.argv[2])\n\
+         zipfile.ZipFile(sys.argv[2]).extract('bootstrap', sys.argv[3])\n",
+        &[Path::new(location), &zip, &unpacked],
+    );
+    let bytes = std::fs::read(&zip).unwrap();
+    let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+    assert_eq!(
+        config.code_sha256(),
+        Some(digest.as_str()),
+        "{name}: the downloaded zip is the uploaded one"
+    );
+    let bootstrap = unpacked.join("bootstrap");
+    std::fs::set_permissions(
+        &bootstrap,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    Deployed { env, bootstrap }
+}
+
+/// Starts a deployed function from its own zip with its own environment, plus what Lambda gives
+/// every function: the region and the role's credentials (here: the emulator's, as `access_key`).
+async fn start(
+    deployed: &Deployed,
+    name: &str,
+    emulator: &Emulator,
+    access_key: &str,
+) -> FunctionProcess {
+    let mut env: Vec<(&str, String)> = deployed
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    for (key, value) in emulator.env() {
+        let value = if key == "AWS_ACCESS_KEY_ID" {
+            access_key.to_owned()
+        } else {
+            value
+        };
+        env.push((key, value));
+    }
+    FunctionProcess::launch(
+        &Bootstrap::new(&deployed.bootstrap)
+            .clean_env()
+            .env(&env)
+            .name(name),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{name} starts from its zip: {e}"))
+}
+
+fn outputs(terraform: &Terraform, material: &SecretMaterial) -> BTreeMap<String, Value> {
+    let text = terraform.ok(&["output", "-json"], material);
+    let parsed: BTreeMap<String, Value> =
+        serde_json::from_str(&text).expect("terraform output -json");
+    parsed
+        .into_iter()
+        .map(|(k, v)| (k, v["value"].clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "`make e2e` runs it (and `make test` runs `make e2e`), printing each rotation"]
+async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
+    let started = Instant::now();
+    let emulator = Emulator::shared();
+    let mut material = SecretMaterial::default();
+
+    // The targets: PostgreSQL with the admin and an application user; a TLS redis-server that the
+    // emulator applies ElastiCache users to.
+    let postgres = PostgresServer::start().expect("PostgreSQL starts");
+    let app_password = rotation::password::generate_password(32);
+    material.add(app_password.expose_secret());
+    material.add(postgres.superuser_password().expose_secret());
+    postgres
+        .superuser_execute(&format!(
+            "CREATE ROLE e2e_app LOGIN PASSWORD '{}'",
+            app_password.expose_secret()
+        ))
+        .await;
+    let tls = TlsFiles::generate().unwrap();
+    let redis = RedisServer::start_opts(RedisOptions {
+        tls: Some(&tls),
+        ..Default::default()
+    })
+    .expect("redis-server starts");
+    let scope = ManagedRedis::new(emulator);
+    scope.attach(&[&redis], Duration::from_millis(300)).await;
+
+    let work = fresh_dir("e2e").unwrap();
+    let packages = packages(&work.join("packages"));
+    let terraform = Terraform::new();
+    let prefix = format!("e2e{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let vars = json!({
+        "endpoint": emulator.endpoint(),
+        "access_key": scope.access_key(),
+        "name_prefix": prefix,
+        "lambda_package_dir": packages.display().to_string(),
+        "postgres": {"host": "127.0.0.1", "port": postgres.port, "username": "e2e_app",
+                     "password": app_password.expose_secret(), "dbname": "postgres", "ssl": false,
+                     "admin_username": testkit::postgres::SUPERUSER,
+                     "admin_password": postgres.superuser_password().expose_secret()},
+        "redis": {"host": "localhost", "port": redis.tls_port, "ca_bundle": tls.ca_pem},
+    });
+    let var_file = work.join("e2e.tfvars.json");
+    std::fs::write(&var_file, vars.to_string()).unwrap();
+    let var_arg = format!("-var-file={}", var_file.display());
+    terraform.ok(&["init", "-input=false", "-lockfile=readonly"], &material);
+    terraform.ok(&["apply", "-auto-approve", &var_arg], &material);
+    let out = outputs(&terraform, &material);
+    let names = out["function_names"].as_object().expect("function_names");
+    let secrets = out["secret_arns"].as_object().expect("secret_arns");
+
+    for kind in KINDS {
+        let secret = secrets[kind].as_str().expect("a secret ARN");
+        let name = names[kind].as_str().expect("a function name");
+        let deployed = read_back(emulator, name, &work).await;
+        let token = emulator
+            .version_with(secret, AWSPENDING)
+            .await
+            .unwrap_or_else(|| panic!("{kind}: the apply staged a rotation"));
+        let before = emulator.json_at(secret, AWSCURRENT).await;
+        let function = start(&deployed, name, emulator, scope.access_key()).await;
+        println!("{kind}: {name} from its deployed zip, rotating {secret}");
+        for step in Step::ALL {
+            let event =
+                json!({"Step": step.as_str(), "SecretId": secret, "ClientRequestToken": token});
+            let step_started = Instant::now();
+            let answer = function
+                .invoke(&event)
+                .await
+                .unwrap_or_else(|e| panic!("{kind} {step}: {}: {}", e.error_type, e.error_message));
+            println!(
+                "  {:<13} {:>7.1} ms  {}",
+                step.as_str(),
+                step_started.elapsed().as_secs_f64() * 1000.0,
+                answer["outcome"]
+            );
+        }
+        assert_eq!(
+            emulator.version_with(secret, AWSCURRENT).await,
+            Some(token.clone())
+        );
+        let current = emulator.json_at(secret, AWSCURRENT).await;
+        let previous = emulator.json_at(secret, AWSPREVIOUS).await;
+        assert_eq!(previous, before, "{kind}: AWSPREVIOUS is the value before");
+        for value in [&current, &previous] {
+            if let Some(password) = value["password"].as_str() {
+                material.add(password);
+            }
+        }
+        match kind {
+            "postgres" => {
+                postgres
+                    .connect_as(&current)
+                    .await
+                    .unwrap_or_else(|_| panic!("the new PostgreSQL credential logs in"));
+                assert!(
+                    postgres.connect_as(&previous).await.is_ok(),
+                    "the previous PostgreSQL credential still logs in"
+                );
+            }
+            "redis" => {
+                let user = current["username"].as_str().unwrap();
+                for (which, value) in [("new", &current), ("previous", &previous)] {
+                    let password = value["password"].as_str().unwrap();
+                    assert!(
+                        redis.can_login(user, password).await,
+                        "the {which} Redis password logs in"
+                    );
+                }
+            }
+            _ => assert_ne!(current, previous, "the JWT key set changed"),
+        }
+        material.assert_absent(&function.output(), "the function's output");
+    }
+
+    // The deployed monitor, from its zip: three secrets, all healthy.
+    let monitor_name = names[MONITOR].as_str().expect("the monitor's name");
+    let deployed = read_back(emulator, monitor_name, &work).await;
+    let monitor = start(&deployed, monitor_name, emulator, scope.access_key()).await;
+    let report = monitor.invoke(&json!({})).await.expect("the monitor runs");
+    assert_eq!(report["checked"], 3, "{report}");
+    for problem in ["pending_stuck", "overdue"] {
+        assert_eq!(report[problem], 0, "{report}");
+    }
+
+    // What was applied is what the configuration says: nothing to change after the rotations.
+    let (code, text) = terraform.run(&["plan", "-detailed-exitcode", "-input=false", &var_arg]);
+    material.assert_absent(&text, "terraform plan");
+    assert_eq!(
+        code, 0,
+        "terraform plan after the rotations wants changes:\n{text}"
+    );
+    terraform.ok(&["destroy", "-auto-approve", &var_arg], &material);
+    let left = lambda_client(emulator)
+        .list_functions()
+        .send()
+        .await
+        .expect("ListFunctions");
+    let ours: Vec<&str> = left
+        .functions()
+        .iter()
+        .filter_map(|f| f.function_name())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(ours.is_empty(), "functions left after destroy: {ours:?}");
+    for kind in KINDS {
+        let secret = secrets[kind].as_str().unwrap();
+        assert!(
+            emulator
+                .client()
+                .describe_secret()
+                .secret_id(secret)
+                .send()
+                .await
+                .is_err(),
+            "{kind}: the secret is gone after destroy"
+        );
+    }
+    println!(
+        "e2e: deploy, rotate, destroy in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
