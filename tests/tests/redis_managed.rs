@@ -86,6 +86,25 @@ impl Managed {
         json!({"host": "localhost", "port": self.server.tls_port})
     }
 
+    /// A secret in AWS's ElastiCache format for the user `arn` (login `username`), naming this
+    /// server's TLS endpoint; its ARN.
+    async fn user_secret(&self, arn: &str, username: &str, password: &str) -> String {
+        let mut value = self.endpoint();
+        value["user_arn"] = json!(arn);
+        value["username"] = json!(username);
+        value["password"] = json!(password);
+        create_secret(&value).await
+    }
+
+    /// A secret holding the AUTH token of the replication group `arn`, naming this server's TLS
+    /// endpoint; its ARN.
+    async fn token_secret(&self, arn: &str, token: &str) -> String {
+        let mut value = self.endpoint();
+        value["replication_group_arn"] = json!(arn);
+        value["password"] = json!(token);
+        create_secret(&value).await
+    }
+
     /// The function's environment: the emulator, signing as this scope, the CA, and the ARNs and
     /// endpoints it may use.
     fn env(&self, arns: &[&str], extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
@@ -205,11 +224,7 @@ async fn elasticache_users_rotate_three_times_keeping_two_passwords() {
     let first = managed.new_password();
     let login = unique("app");
     let arn = managed.elasticache_user(&login, &[&first]).await;
-    let mut value = managed.endpoint();
-    value["user_arn"] = json!(arn);
-    value["username"] = json!(login);
-    value["password"] = json!(first);
-    let id = create_secret(&value).await;
+    let id = managed.user_secret(&arn, &login, &first).await;
     managed.scope.reset_calls().await;
     three_rotations(&mut managed, &id, &login, &first, &arn).await;
     // Each setSecret sent one ModifyUser and waited with DescribeUsers; nothing else was called.
@@ -233,11 +248,7 @@ async fn memorydb_users_rotate_three_times_keeping_two_passwords() {
     let mut managed = Managed::start(MODIFYING).await;
     let first = managed.new_password();
     let (name, arn) = managed.memorydb_user(&[&first]).await;
-    let mut value = managed.endpoint();
-    value["user_arn"] = json!(arn);
-    value["username"] = json!(name);
-    value["password"] = json!(first);
-    let id = create_secret(&value).await;
+    let id = managed.user_secret(&arn, &name, &first).await;
     managed.scope.reset_calls().await;
     three_rotations(&mut managed, &id, &name, &first, &arn).await;
     let calls = managed.scope.calls().await;
@@ -255,10 +266,7 @@ async fn auth_tokens_rotate_three_times_keeping_two_tokens() {
     let first = managed.new_password();
     let group = unique("cache");
     let arn = managed.scope.create_replication_group(&group, &first).await;
-    let mut value = managed.endpoint();
-    value["replication_group_arn"] = json!(arn);
-    value["password"] = json!(first);
-    let id = create_secret(&value).await;
+    let id = managed.token_secret(&arn, &first).await;
     managed.scope.reset_calls().await;
     three_rotations(&mut managed, &id, "default", &first, &arn).await;
     let calls = managed.scope.calls().await;
@@ -321,11 +329,7 @@ async fn a_user_left_modifying_past_the_limit_fails_the_step_and_a_retry_complet
         .scope
         .configure(json!({"modifying_seconds": 4}))
         .await;
-    let mut value = managed.endpoint();
-    value["user_arn"] = json!(arn);
-    value["username"] = json!(&slow);
-    value["password"] = json!(first);
-    let id = create_secret(&value).await;
+    let id = managed.user_secret(&arn, &slow, &first).await;
     let env = managed.env(&[&arn], &[("ROTATION_MANAGED_WAIT_SECONDS", "1".into())]);
     let function = managed.function(&env).await;
     let emulator = Emulator::shared();
@@ -395,11 +399,7 @@ async fn the_lambda_deadline_bounds_the_wait() {
         .scope
         .configure(json!({"modifying_seconds": 30}))
         .await;
-    let mut value = managed.endpoint();
-    value["user_arn"] = json!(arn);
-    value["username"] = json!(name);
-    value["password"] = json!(first);
-    let id = create_secret(&value).await;
+    let id = managed.user_secret(&arn, &name, &first).await;
     let env = managed.env(&[&arn], &[]);
     let function = FunctionProcess::launch(
         &Bootstrap::new(&workspace_binary(BINARY))
@@ -435,11 +435,7 @@ async fn throttling_and_invalid_user_state_are_retried() {
     let first = managed.new_password();
     let busy = unique("busy");
     let arn = managed.elasticache_user(&busy, &[&first]).await;
-    let mut value = managed.endpoint();
-    value["user_arn"] = json!(arn);
-    value["username"] = json!(&busy);
-    value["password"] = json!(first);
-    let id = create_secret(&value).await;
+    let id = managed.user_secret(&arn, &busy, &first).await;
     let function = managed.function(&managed.env(&[&arn], &[])).await;
     let emulator = Emulator::shared();
     let token = emulator.stage_rotation(&id).await;
@@ -493,10 +489,7 @@ async fn a_retried_set_secret_never_pushes_the_current_token_out() {
         .scope
         .create_replication_group(&unique("cache"), &first)
         .await;
-    let mut value = managed.endpoint();
-    value["replication_group_arn"] = json!(arn);
-    value["password"] = json!(first);
-    let id = create_secret(&value).await;
+    let id = managed.token_secret(&arn, &first).await;
     let function = managed.function(&managed.env(&[&arn], &[])).await;
     let token = Emulator::shared().stage_rotation(&id).await;
     for s in [
@@ -527,11 +520,7 @@ async fn an_emergency_rotation_leaves_only_the_new_password() {
     let mut managed = Managed::start(MODIFYING).await;
     let first = managed.new_password();
     let (name, arn) = managed.memorydb_user(&[&first]).await;
-    let mut value = managed.endpoint();
-    value["user_arn"] = json!(arn);
-    value["username"] = json!(name);
-    value["password"] = json!(first);
-    let id = create_secret(&value).await;
+    let id = managed.user_secret(&arn, &name, &first).await;
     // At trace level too, nothing secret is printed: the SDK's request logging is capped.
     let env = managed.env(&[&arn], &[("RUST_LOG", "trace".into())]);
     let function = managed.function(&env).await;
