@@ -14,12 +14,18 @@ lint:
 
 ## The whole suite against real PostgreSQL, redis-server and moto, started by the tests themselves.
 test: deps lint test-rust e2e test-terraform
+test: export IAM_SUITE_CALLS_REQUIRED := 1
 
 # --all-targets resolves features as `cargo test` does, so the test run and CI's bench smoke run
 # reuse this build instead of compiling the dependencies again with another feature set.
+# The emulators record the calls the functions and rotationctl make (IAM_CALL_LOG_DIR); make e2e's
+# IAM proof checks that each kind of call the suites saw is one it proved allowed.
+IAM_CALLS := $(CURDIR)/target/iam-calls
+
 test-rust:
 	$(CARGO) build --workspace --all-targets
-	$(CARGO) test --workspace
+	rm -rf $(IAM_CALLS)
+	IAM_CALL_LOG_DIR=$(IAM_CALLS) $(CARGO) test --workspace
 
 test-terraform:
 	RUN_CHECKOV=1 scripts/terraform-check.sh
@@ -28,7 +34,7 @@ test-terraform:
 ## rotated by the bootstrap read back from its deployed zip, the monitor asked, terraform destroy.
 e2e:
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --test e2e -- --ignored --nocapture
+	IAM_CALL_LOG_DIR=$(IAM_CALLS) $(CARGO) test --workspace --test e2e -- --ignored --nocapture
 
 ## provided.al2023 zips: target/lambda/<function>/bootstrap.zip (ARCH=arm64 for Graviton).
 build:

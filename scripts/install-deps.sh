@@ -39,3 +39,12 @@ for component in rustfmt clippy; do
 done
 
 log "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), postgres $("$(pg_bindir)/postgres" --version | awk '{print $3}'), moto $(python3 -c 'import moto; print(moto.__version__)'), $(terraform version 2>/dev/null | head -1)"
+
+# The IAM proof's policy evaluator (test-only, pinned by iam-check/package-lock.json).
+iam_check="$(cd "$(dirname "$0")/../iam-check" && pwd)"
+have node && have npm || apt_install nodejs npm
+if [ ! -d "$iam_check/node_modules/@cloud-copilot/iam-simulate" ] || [ "$iam_check/package-lock.json" -nt "$iam_check/node_modules/.package-lock.json" ]; then
+  log "npm ci --prefix iam-check"
+  npm ci --prefix "$iam_check" --no-audit --no-fund --loglevel=error >/dev/null
+fi
+node "$iam_check/evaluate.js" --self-check || { log "the IAM evaluator fails its self-check"; exit 1; }

@@ -26,10 +26,13 @@ const MOTO_SERVER: &str = include_str!("emulator_server.py");
 const MANAGED_REDIS: &str = include_str!("managed_redis_emulator.py");
 /// Lambda packages served, RotateSecret staged without running anything: a module beside it too.
 const LAMBDA: &str = include_str!("lambda_emulator.py");
+/// Records the calls of the project's own processes for the IAM proof: a module beside it too.
+const IAM_CALL_RECORDER: &str = include_str!("iam_call_recorder.py");
 
 pub struct Emulator {
     endpoint: String,
     log: std::path::PathBuf,
+    call_log: Option<std::path::PathBuf>,
     _process: ServiceProcess,
 }
 
@@ -42,17 +45,23 @@ impl Emulator {
         std::fs::write(&script, MOTO_SERVER)?;
         std::fs::write(dir.join("managed_redis_emulator.py"), MANAGED_REDIS)?;
         std::fs::write(dir.join("lambda_emulator.py"), LAMBDA)?;
+        std::fs::write(dir.join("iam_call_recorder.py"), IAM_CALL_RECORDER)?;
         let port = free_port()?;
+        let mut args = vec![
+            script.display().to_string(),
+            "-H".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ];
+        let call_log = crate::iam::new_call_log()?;
+        if let Some(log) = &call_log {
+            args.extend(["--iam-call-log".into(), log.display().to_string()]);
+        }
         let mut process = ServiceProcess::spawn(ServiceSpec {
             name: "moto_server",
             program: &python,
-            args: vec![
-                script.display().to_string(),
-                "-H".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-            ],
+            args,
             stop_signal: "TERM",
             remove_on_exit: Some(&dir),
             log: &dir.join("moto.log"),
@@ -63,6 +72,7 @@ impl Emulator {
         Ok(Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             log: dir.join("moto.log"),
+            call_log,
             _process: process,
         })
     }
@@ -83,6 +93,11 @@ impl Emulator {
     /// The server's log so far (for secrecy scans).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Where it records the calls of the project's own processes (`IAM_CALL_LOG_DIR` set).
+    pub fn call_log(&self) -> Option<&std::path::Path> {
+        self.call_log.as_deref()
     }
 
     /// What a function process needs to reach the emulator.

@@ -8,12 +8,14 @@ Here only the empty version RotateSecret makes may be filled; anything else defe
 It also serves the Redis users of ElastiCache and MemoryDB through their control-plane APIs,
 applied to real redis-servers: managed_redis_emulator.py beside this file says what is emulated.
 lambda_emulator.py beside it serves deployed functions' packages and stages RotateSecret without
-running any function (never Docker).
-Arguments are moto_server's.
+running any function (never Docker). iam_call_recorder.py records the calls the project's own
+processes make, for the IAM proof.
+Arguments are moto_server's, plus `--iam-call-log PATH` for the recorder.
 """
 
 import sys
 
+import iam_call_recorder
 import lambda_emulator
 import managed_redis_emulator
 from moto.secretsmanager import models
@@ -54,6 +56,8 @@ models.SecretsManagerBackend._check_with_existing_secrets_and_versions = (
 managed_redis_emulator.install()
 # After the others: its /_emulator/ routes come first, the rest go on to theirs.
 lambda_emulator.install()
+# Last: it sees every request before the others do.
+ARGS = iam_call_recorder.install(sys.argv[1:])
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(ARGS))

@@ -6,6 +6,7 @@ pub mod emulator;
 pub mod fake;
 pub mod faults;
 pub mod http;
+pub mod iam;
 pub mod lambda;
 pub mod managed_redis;
 pub mod postgres;

@@ -32,9 +32,14 @@ impl Run {
 
 /// Runs the built `rotationctl` with the emulator's environment and no standard input.
 async fn rotationctl(args: &[&str]) -> Run {
-    let mut command = tokio::process::Command::new(workspace_binary("rotationctl"));
+    let binary = workspace_binary("rotationctl");
+    let mut command = tokio::process::Command::new(&binary);
     command
         .args(args)
+        .env(
+            "AWS_SESSION_TOKEN",
+            testkit::iam::principal_token(&binary, "operator"),
+        )
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")

@@ -7,7 +7,7 @@
 
 use aws_sdk_lambda::types::{Architecture, Runtime};
 use base64::Engine as _;
-use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, MODE_TAG};
 use rotation::Step;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -22,6 +22,9 @@ use testkit::process::fresh_dir;
 use testkit::redis::scenario::SecretMaterial;
 use testkit::redis::{RedisOptions, TlsFiles};
 use testkit::{Emulator, FunctionProcess, PostgresServer, RedisServer};
+
+#[path = "e2e/iam.rs"]
+mod iam;
 
 const KINDS: [&str; 3] = ["postgres", "redis", "jwt"];
 const MONITOR: &str = "monitor";
@@ -282,6 +285,25 @@ async fn start(
     .unwrap_or_else(|e| panic!("{name} starts from its zip: {e}"))
 }
 
+/// Drives the four steps of the rotation `token` through `function`, as the service does, printing
+/// each step's time and outcome.
+async fn drive(function: &FunctionProcess, kind: &str, secret: &str, token: &str) {
+    for step in Step::ALL {
+        let event = json!({"Step": step.as_str(), "SecretId": secret, "ClientRequestToken": token});
+        let step_started = Instant::now();
+        let answer = function
+            .invoke(&event)
+            .await
+            .unwrap_or_else(|e| panic!("{kind} {step}: {}: {}", e.error_type, e.error_message));
+        println!(
+            "  {:<13} {:>7.1} ms  {}",
+            step.as_str(),
+            step_started.elapsed().as_secs_f64() * 1000.0,
+            answer["outcome"]
+        );
+    }
+}
+
 fn outputs(terraform: &Terraform, material: &SecretMaterial) -> BTreeMap<String, Value> {
     let text = terraform.ok(&["output", "-json"], material);
     let parsed: BTreeMap<String, Value> =
@@ -355,21 +377,7 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
         let before = emulator.json_at(secret, AWSCURRENT).await;
         let function = start(&deployed, name, emulator, scope.access_key()).await;
         println!("{kind}: {name} from its deployed zip, rotating {secret}");
-        for step in Step::ALL {
-            let event =
-                json!({"Step": step.as_str(), "SecretId": secret, "ClientRequestToken": token});
-            let step_started = Instant::now();
-            let answer = function
-                .invoke(&event)
-                .await
-                .unwrap_or_else(|e| panic!("{kind} {step}: {}: {}", e.error_type, e.error_message));
-            println!(
-                "  {:<13} {:>7.1} ms  {}",
-                step.as_str(),
-                step_started.elapsed().as_secs_f64() * 1000.0,
-                answer["outcome"]
-            );
-        }
+        drive(&function, kind, secret, &token).await;
         assert_eq!(
             emulator.version_with(secret, AWSCURRENT).await,
             Some(token.clone())
@@ -405,6 +413,51 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
             }
             _ => assert_ne!(current, previous, "the JWT key set changed"),
         }
+
+        // An operator's emergency rotation through the same deployment: the previous credential
+        // is revoked and the function removes the rotation:mode tag it was asked with.
+        emulator.tag_emergency(secret).await;
+        let token = uuid::Uuid::new_v4().to_string();
+        emulator
+            .client()
+            .rotate_secret()
+            .secret_id(secret)
+            .client_request_token(&token)
+            .send()
+            .await
+            .expect("RotateSecret with the deployed function");
+        println!("{kind}: emergency rotation");
+        drive(&function, kind, secret, &token).await;
+        assert_eq!(emulator.version_with(secret, AWSCURRENT).await, Some(token));
+        let tags = emulator
+            .client()
+            .describe_secret()
+            .secret_id(secret)
+            .send()
+            .await
+            .expect("DescribeSecret");
+        assert!(
+            !tags.tags().iter().any(|t| t.key() == Some(MODE_TAG)),
+            "{kind}: the function removed {MODE_TAG} after the emergency rotation"
+        );
+        let current = emulator.json_at(secret, AWSCURRENT).await;
+        if let Some(password) = current["password"].as_str() {
+            material.add(password);
+        }
+        match kind {
+            "postgres" => assert!(postgres.connect_as(&current).await.is_ok()),
+            "redis" => {
+                let (user, password) = (
+                    current["username"].as_str().unwrap(),
+                    current["password"].as_str().unwrap(),
+                );
+                assert!(
+                    redis.can_login(user, password).await,
+                    "the emergency Redis password logs in"
+                );
+            }
+            _ => {}
+        }
         material.assert_absent(&function.output(), "the function's output");
     }
 
@@ -417,6 +470,12 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
     for problem in ["pending_stuck", "overdue"] {
         assert_eq!(report[problem], 0, "{report}");
     }
+
+    // IAM: every call the functions made, and the calls they must not make, evaluated against
+    // the policies Terraform rendered for them.
+    let deployment = iam::Deployment::from_outputs(&prefix, &out);
+    let table = iam::prove(emulator, &deployment, &work);
+    println!("{table}");
 
     // What was applied is what the configuration says: nothing to change after the rotations.
     let (code, text) = terraform.run(&["plan", "-detailed-exitcode", "-input=false", &var_arg]);

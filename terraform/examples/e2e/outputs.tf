@@ -48,3 +48,8 @@ output "kms_key_arn" {
   description = "KMS key of the secrets, log groups and alarm topic."
   value       = aws_kms_key.this.arn
 }
+
+output "postgres_admin_secret_arn" {
+  description = "ARN of the PostgreSQL admin secret (null without postgres.admin_username)."
+  value       = one(aws_secretsmanager_secret.postgres_admin[*].arn)
+}

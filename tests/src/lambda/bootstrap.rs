@@ -95,6 +95,12 @@ impl<'a> Bootstrap<'a> {
         let memory_mb = self.cpu.map_or(128, |cpu| cpu.memory_mb);
         command
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            // Lambda hands every function session credentials; the token says whose calls the
+            // emulator records for the IAM proof.
+            .env(
+                "AWS_SESSION_TOKEN",
+                crate::iam::principal_token(self.binary, self.name),
+            )
             .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
             .env("AWS_LAMBDA_FUNCTION_NAME", self.name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
