@@ -88,7 +88,7 @@ def _params(environ, body):
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
-def _record(environ, body, status):
+def _record(environ, body):
     token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN", "")
     scope = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if not token.startswith(PRINCIPAL) or scope is None:
@@ -117,10 +117,13 @@ def install(argv):
     dispatch = DomainDispatcherApplication.__call__
 
     def call(self, environ, start_response):
+        # Everything but the project's own processes' calls passes untouched.
+        if not environ.get("HTTP_X_AMZ_SECURITY_TOKEN", "").startswith(PRINCIPAL):
+            return dispatch(self, environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        line = _record(environ, body, None)
+        line = _record(environ, body)
         seen = {}
 
         def remember(status, headers, *rest):

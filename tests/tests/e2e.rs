@@ -25,6 +25,8 @@ use testkit::{Emulator, FunctionProcess, PostgresServer, RedisServer};
 
 #[path = "e2e/iam.rs"]
 mod iam;
+#[path = "e2e/managed.rs"]
+mod managed;
 
 const KINDS: [&str; 3] = ["postgres", "redis", "jwt"];
 const MONITOR: &str = "monitor";
@@ -346,6 +348,7 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
     let packages = packages(&work.join("packages"));
     let terraform = Terraform::new();
     let prefix = format!("e2e{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let mut extra = managed::Extra::create(&scope, &prefix, &mut material).await;
     let vars = json!({
         "endpoint": emulator.endpoint(),
         "access_key": scope.access_key(),
@@ -355,7 +358,8 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
                      "password": app_password.expose_secret(), "dbname": "postgres", "ssl": false,
                      "admin_username": testkit::postgres::SUPERUSER,
                      "admin_password": postgres.superuser_password().expose_secret()},
-        "redis": {"host": "localhost", "port": redis.tls_port, "ca_bundle": tls.ca_pem},
+        "redis": {"host": "localhost", "port": redis.tls_port, "ca_bundle": tls.ca_pem,
+                  "extra_managed_arns": extra.arns()},
     });
     let var_file = work.join("e2e.tfvars.json");
     std::fs::write(&var_file, vars.to_string()).unwrap();
@@ -461,6 +465,27 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
         material.assert_absent(&function.output(), "the function's output");
     }
 
+    // A MemoryDB user and an AUTH token the example lists but does not create, rotated by the
+    // deployed Redis function.
+    let redis_name = names["redis"].as_str().expect("the Redis function's name");
+    let deployed = read_back(emulator, redis_name, &work).await;
+    let function = start(&deployed, redis_name, emulator, scope.access_key()).await;
+    let redis_arn = out["function_arns"]["redis"].as_str().expect("its ARN");
+    let kms_key = out["kms_key_arn"].as_str().expect("the key's ARN");
+    extra
+        .rotate(
+            emulator,
+            &function,
+            redis_arn,
+            kms_key,
+            &prefix,
+            &redis,
+            &tls.ca_pem,
+            &mut material,
+        )
+        .await;
+    material.assert_absent(&function.output(), "the Redis function's output");
+
     // The deployed monitor, from its zip: three secrets, all healthy.
     let monitor_name = names[MONITOR].as_str().expect("the monitor's name");
     let deployed = read_back(emulator, monitor_name, &work).await;
@@ -473,7 +498,8 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
 
     // IAM: every call the functions made, and the calls they must not make, evaluated against
     // the policies Terraform rendered for them.
-    let deployment = iam::Deployment::from_outputs(&prefix, &out);
+    let mut deployment = iam::Deployment::from_outputs(&prefix, &out);
+    deployment.add_managed_redis(&extra.secrets, &extra.memorydb_arn, &extra.group_arn);
     let table = iam::prove(emulator, &deployment, &work);
     println!("{table}");
 
@@ -484,6 +510,7 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
         code, 0,
         "terraform plan after the rotations wants changes:\n{text}"
     );
+    extra.delete(emulator).await;
     terraform.ok(&["destroy", "-auto-approve", &var_arg], &material);
     let left = lambda_client(emulator)
         .list_functions()

@@ -32,7 +32,7 @@ locals {
   # "modifying" for a few seconds). Its timeout leaves room for that wait and
   # for the login test.
   managed_redis = {
-    arns         = [aws_elasticache_user.app.arn]
+    arns         = concat([aws_elasticache_user.app.arn], var.redis.extra_managed_arns)
     endpoints    = [var.redis.host]
     wait_seconds = 60
   }

@@ -102,13 +102,16 @@ variable "postgres" {
 }
 
 variable "redis" {
-  description = "Where the ElastiCache user's cache listens, a TLS redis-server of the test (host, port), the PEM CA bundle its certificate chains to (ca_bundle), and the user the example creates: username (login name) and access_string. Its initial password is generated; the Redis function rotates it through ModifyUser."
+  description = "Where the ElastiCache user's cache listens, a TLS redis-server of the test (host, port), the PEM CA bundle its certificate chains to (ca_bundle), and the user the example creates: username (login name) and access_string. Its initial password is generated; the Redis function rotates it through ModifyUser. extra_managed_arns: managed Redis created elsewhere (ElastiCache/MemoryDB users, replication groups with an AUTH token, on the same host) that the Redis function may rotate too."
   type = object({
     host          = string
     port          = number
     ca_bundle     = string
     username      = optional(string, "redis_app")
     access_string = optional(string, "on ~* +@all -@dangerous")
+    # Managed Redis created outside the example whose secrets the same function
+    # rotates: ElastiCache/MemoryDB user ARNs, replication group ARNs (AUTH tokens).
+    extra_managed_arns = optional(list(string), [])
   })
 
   validation {

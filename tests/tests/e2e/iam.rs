@@ -27,6 +27,10 @@ pub struct Deployment {
     pub admin_secret: Option<String>,
     pub kms_key: String,
     pub redis_user: String,
+    /// Secrets the Redis function rotates beyond the example's own, and what they name.
+    pub extra_redis_secrets: Vec<String>,
+    pub memorydb_user: Option<String>,
+    pub replication_group: Option<String>,
 }
 
 fn string_map(value: &Value) -> BTreeMap<String, String> {
@@ -52,7 +56,17 @@ impl Deployment {
                 .as_str()
                 .expect("redis_user_arn")
                 .into(),
+            extra_redis_secrets: Vec::new(),
+            memorydb_user: None,
+            replication_group: None,
         }
+    }
+
+    /// Managed Redis listed in `redis.extra_managed_arns` and the secrets that name it.
+    pub fn add_managed_redis(&mut self, secrets: &[String], memorydb_user: &str, group: &str) {
+        self.extra_redis_secrets = secrets.to_vec();
+        self.memorydb_user = Some(memorydb_user.into());
+        self.replication_group = Some(group.into());
     }
 
     fn kind_of(&self, function_name: &str) -> Option<&str> {
@@ -68,7 +82,8 @@ impl Deployment {
         if resource == "*" {
             return Some("every secret (no resource-level permission)".into());
         }
-        if self.secrets.get(kind).is_some_and(|s| s == resource) {
+        let extra = kind == "redis" && self.extra_redis_secrets.iter().any(|s| s == resource);
+        if extra || self.secrets.get(kind).is_some_and(|s| s == resource) {
             return Some("its own secret".into());
         }
         if self.admin_secret.as_deref() == Some(resource) {
@@ -79,6 +94,12 @@ impl Deployment {
         }
         if resource == self.redis_user {
             return Some("the ElastiCache user it rotates".into());
+        }
+        if self.memorydb_user.as_deref() == Some(resource) {
+            return Some("the MemoryDB user it rotates".into());
+        }
+        if self.replication_group.as_deref() == Some(resource) {
+            return Some("the replication group whose AUTH token it rotates".into());
         }
         None
     }
@@ -282,6 +303,28 @@ fn must_be_denied(d: &Deployment, principals: &BTreeMap<String, Principal>, proo
             BTreeMap::new(),
             None,
         );
+        let account = testkit::iam::ACCOUNT;
+        let unnamed = [
+            (
+                "memorydb:UpdateUser",
+                format!(
+                    "arn:aws:memorydb:us-east-1:{account}:user/{}-someone-else",
+                    d.prefix
+                ),
+                "a MemoryDB user it does not name",
+            ),
+            (
+                "elasticache:ModifyReplicationGroup",
+                format!(
+                    "arn:aws:elasticache:us-east-1:{account}:replicationgroup:{}-other",
+                    d.prefix
+                ),
+                "a replication group it does not name",
+            ),
+        ];
+        for (action, resource, target) in &unnamed {
+            proof.push(p, target, deny, action, resource, BTreeMap::new(), None);
+        }
         if kind != "redis" {
             let target = "the Redis function's ElastiCache user";
             proof.push(
@@ -301,7 +344,11 @@ fn must_be_denied(d: &Deployment, principals: &BTreeMap<String, Principal>, proo
 /// key id), so that the committed files change only when what is proven does.
 fn normalize(text: &str, d: &Deployment) -> String {
     let mut text = text.to_owned();
-    let secrets = d.secrets.values().chain(d.admin_secret.iter());
+    let secrets = d
+        .secrets
+        .values()
+        .chain(d.admin_secret.iter())
+        .chain(&d.extra_redis_secrets);
     for arn in secrets {
         let stable = format!("{}-XXXXXX", &arn[..arn.len() - 7]);
         text = text.replace(arn.as_str(), &stable);
@@ -520,20 +567,6 @@ fn check_suites(
 /// by a statement the module renders only for that configuration; keep this list short.
 /// Each entry names the statement that allows it and the suite that makes it.
 const NOT_DEPLOYED_BY_THE_EXAMPLE: &[(&str, &str, &str)] = &[
-    // RotateManagedMemoryDbUsers (redis_managed, faults_redis_managed): MemoryDB users.
-    ("redis", "memorydb:DescribeUsers", "a memorydb user"),
-    ("redis", "memorydb:UpdateUser", "a memorydb user"),
-    // RotateManagedReplicationGroupAuthTokens (redis_managed): ElastiCache AUTH tokens.
-    (
-        "redis",
-        "elasticache:DescribeReplicationGroups",
-        "a elasticache replicationgroup",
-    ),
-    (
-        "redis",
-        "elasticache:ModifyReplicationGroup",
-        "a elasticache replicationgroup",
-    ),
     // ReadPrivilegedSecrets (redis_security): a self-managed Redis admin secret.
     (
         "redis",
