@@ -63,6 +63,9 @@ pub struct RecordedCall {
     pub rotation_lambda_arn: Option<String>,
     pub kms_key_arn: Option<String>,
     pub tag_keys: Option<Vec<String>>,
+    /// RotateSecret's `RotationLambdaARN`, when the request sets one.
+    #[serde(default)]
+    pub requested_rotation_lambda_arn: Option<String>,
     pub status: Option<u16>,
     pub unresolved: Option<String>,
 }
@@ -130,13 +133,13 @@ pub enum ContextValue {
     Many(Vec<String>),
 }
 
-/// Whom a recorded call is evaluated as: the role and the policy names in [`Proof::policies`].
+/// Whom a recorded call is evaluated as: the role and its policies' names in [`Proof::policies`].
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// `postgres`, `redis`, `jwt`, `monitor`: the table's first column.
+    /// `postgres`, `redis`, `jwt`, `monitor`, `operator`: the table's first column.
     pub kind: String,
     pub role_arn: String,
-    pub policy: String,
+    pub policies: Vec<String>,
 }
 
 /// What the proof expects of a request.
@@ -206,15 +209,30 @@ impl Proof {
         if let Some(keys) = &call.tag_keys {
             context.insert("aws:TagKeys".into(), ContextValue::Many(keys.clone()));
         }
-        self.push(
-            principal,
-            target,
-            expect,
-            &call.iam_action(),
-            &resource,
-            context,
-            None,
-        );
+        if let Some(lambda) = &call.requested_rotation_lambda_arn {
+            context.insert(
+                "secretsmanager:RotationLambdaARN".into(),
+                ContextValue::One(lambda.clone()),
+            );
+        }
+        let action = call.iam_action();
+        self.push(principal, target, expect, &action, &resource, context, None);
+        // RotateSecret also needs the caller's lambda:InvokeFunction on the rotation function.
+        let function =
+            (call.requested_rotation_lambda_arn.as_ref()).or(call.rotation_lambda_arn.as_ref());
+        if let (true, Some(function)) = (call.action == "RotateSecret", function) {
+            let target = format!("the rotation function of {target}");
+            let action = "lambda:InvokeFunction";
+            self.push(
+                principal,
+                &target,
+                expect,
+                action,
+                function,
+                BTreeMap::new(),
+                None,
+            );
+        }
         let customer_key = call
             .kms_key_arn
             .as_deref()
@@ -264,7 +282,7 @@ impl Proof {
             resource: resource.into(),
             account_id: ACCOUNT.into(),
             context,
-            identity_policies: vec![principal.policy.clone()],
+            identity_policies: principal.policies.clone(),
             resource_policy,
         };
         let case = Case {
@@ -437,6 +455,8 @@ impl Verdict {
 pub struct Grant {
     #[serde(default)]
     pub policy_type: String,
+    /// The name of the policy in [`Proof::policies`].
+    pub policy: Option<String>,
     pub sid: Option<String>,
 }
 
@@ -464,6 +484,7 @@ mod tests {
             rotation_lambda_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:fn".into()),
             kms_key_arn: kms.map(str::to_owned),
             tag_keys: None,
+            requested_rotation_lambda_arn: None,
             status: Some(200),
             unresolved: None,
         }
@@ -473,7 +494,7 @@ mod tests {
         Principal {
             kind: "jwt".into(),
             role_arn: "arn:aws:iam::123456789012:role/fn".into(),
-            policy: "role jwt".into(),
+            policies: vec!["role jwt".into()],
         }
     }
 

@@ -56,6 +56,8 @@ def _describe(service, region, action, params):
                 facts["tag_keys"] = sorted(params.get("TagKeys") or [])
             if action == "TagResource":
                 facts["tag_keys"] = sorted(t.get("Key", "") for t in params.get("Tags") or [])
+            if params.get("RotationLambdaARN"):
+                facts["requested_rotation_lambda_arn"] = params["RotationLambdaARN"]
             return facts
         return {"resource": "*"}
     if service == "elasticache":

@@ -287,6 +287,45 @@ async fn start(
     .unwrap_or_else(|e| panic!("{name} starts from its zip: {e}"))
 }
 
+/// Runs the built rotationctl as the example's operators would (as `iam::OPERATOR`, signing as the
+/// test's scope), asserts it succeeds and prints nothing secret; its standard output.
+fn rotationctl(
+    emulator: &Emulator,
+    access_key: &str,
+    args: &[&str],
+    material: &SecretMaterial,
+) -> String {
+    let binary = workspace_binary("rotationctl");
+    let mut command = Command::new(&binary);
+    command
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stdin(std::process::Stdio::null());
+    for (key, value) in emulator.env() {
+        command.env(key, value);
+    }
+    command.env("AWS_ACCESS_KEY_ID", access_key).env(
+        "AWS_SESSION_TOKEN",
+        testkit::iam::principal_token(&binary, iam::OPERATOR),
+    );
+    let output = command.output().expect("rotationctl runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    material.assert_absent(&stdout, "rotationctl's output");
+    material.assert_absent(&stderr, "rotationctl's errors");
+    assert!(
+        output.status.success(),
+        "rotationctl {args:?}: {:?}\n{stderr}",
+        output.status
+    );
+    println!("rotationctl {}: ok", args[0]);
+    stdout
+}
+
 /// Drives the four steps of the rotation `token` through `function`, as the service does, printing
 /// each step's time and outcome.
 async fn drive(function: &FunctionProcess, kind: &str, secret: &str, token: &str) {
@@ -418,19 +457,20 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
             _ => assert_ne!(current, previous, "the JWT key set changed"),
         }
 
-        // An operator's emergency rotation through the same deployment: the previous credential
-        // is revoked and the function removes the rotation:mode tag it was asked with.
-        emulator.tag_emergency(secret).await;
-        let token = uuid::Uuid::new_v4().to_string();
-        emulator
-            .client()
-            .rotate_secret()
-            .secret_id(secret)
-            .client_request_token(&token)
-            .send()
+        // An operator's emergency rotation, asked with rotationctl under the example's operator
+        // role: the previous credential is revoked and the function removes the rotation:mode tag
+        // rotationctl set. (The emulator stages RotateSecret; the steps are driven here.)
+        rotationctl(
+            emulator,
+            scope.access_key(),
+            &["emergency", "--no-wait", "--yes", secret],
+            &material,
+        );
+        let token = emulator
+            .version_with(secret, AWSPENDING)
             .await
-            .expect("RotateSecret with the deployed function");
-        println!("{kind}: emergency rotation");
+            .expect("rotationctl emergency staged a rotation");
+        println!("{kind}: emergency rotation (rotationctl emergency)");
         drive(&function, kind, secret, &token).await;
         assert_eq!(emulator.version_with(secret, AWSCURRENT).await, Some(token));
         let tags = emulator
@@ -485,6 +525,31 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
         )
         .await;
     material.assert_absent(&function.output(), "the Redis function's output");
+
+    // What an operator sees with rotationctl: the three secrets, none overdue or stuck; a history.
+    let status = rotationctl(
+        emulator,
+        scope.access_key(),
+        &[
+            "status",
+            "--json",
+            "--check",
+            "--name-prefix",
+            &format!("{prefix}/"),
+        ],
+        &material,
+    );
+    let listed: Value = serde_json::from_str(&status).expect("rotationctl status --json");
+    assert_eq!(listed["summary"]["checked"], 3, "{listed}");
+    assert_eq!(listed["summary"]["overdue"], 0, "{listed}");
+    assert_eq!(listed["summary"]["pending_stuck"], 0, "{listed}");
+    let jwt_secret = secrets["jwt"].as_str().expect("the JWT secret");
+    rotationctl(
+        emulator,
+        scope.access_key(),
+        &["history", jwt_secret],
+        &material,
+    );
 
     // The deployed monitor, from its zip: three secrets, all healthy.
     let monitor_name = names[MONITOR].as_str().expect("the monitor's name");

@@ -23,7 +23,7 @@ fn principal(proof: &Proof, kind: &str) -> Principal {
     Principal {
         kind: kind.into(),
         role_arn: case.request.principal.clone(),
-        policy: case.request.identity_policies[0].clone(),
+        policies: case.request.identity_policies.clone(),
     }
 }
 
@@ -32,7 +32,7 @@ fn the_committed_proof_holds_for_every_function() {
     let proof = committed();
     let verdicts = proof.evaluate();
     assert_eq!(proof.problems(&verdicts), Vec::<String>::new());
-    for kind in ["postgres", "redis", "jwt", "monitor"] {
+    for kind in ["postgres", "redis", "jwt", "monitor", "operator"] {
         for expect in [Expect::Allowed, Expect::Denied] {
             let n = proof
                 .cases
@@ -54,18 +54,27 @@ fn without(proof: &Proof, name: &str, sid: &str) -> Value {
     policy
 }
 
+/// The identity statements that allow a case, as (policy name, Sid).
+type Grants = Vec<(String, String)>;
+
 #[test]
 fn removing_any_statement_that_allows_a_call_fails_the_proof() {
     let proof = committed();
     let verdicts = proof.evaluate();
-    // Every (policy, Sid) that allows some call, and the cases it alone allows.
-    let mut needed: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    // The statements that allow each call (the operators' role has the same statement in each
+    // function's policy), and the calls they allow.
+    let mut needed: BTreeMap<Grants, Vec<usize>> = BTreeMap::new();
     for (i, (case, verdict)) in proof.cases.iter().zip(&verdicts).enumerate() {
         if case.expect == Expect::Allowed {
-            let sids = verdict.allowing_sids();
-            assert_eq!(sids.len(), 1, "one statement allows {:?}", case.request);
-            let policy = case.request.identity_policies[0].clone();
-            needed.entry((policy, sids[0].clone())).or_default().push(i);
+            let grants: Grants = (verdict.allowed_by.iter())
+                .filter(|g| g.policy_type == "identity")
+                .map(|g| {
+                    let policy = g.policy.clone().expect("the allowing policy's name");
+                    (policy, g.sid.clone().expect("the allowing statement's Sid"))
+                })
+                .collect();
+            assert!(!grants.is_empty(), "nothing allows {:?}", case.request);
+            needed.entry(grants).or_default().push(i);
         }
     }
     assert!(
@@ -73,27 +82,36 @@ fn removing_any_statement_that_allows_a_call_fails_the_proof() {
         "statements exercised: {:?}",
         needed.keys()
     );
-    // One evaluator run over every mutant: each policy without one statement, with its cases.
+    // One evaluator run over every mutant: the policies without the statements that allow a
+    // call, with the calls they allowed.
     let mut mutants = Proof {
         policies: proof.policies.clone(),
         cases: Vec::new(),
     };
     let mut owners = Vec::new();
-    for ((policy, sid), cases) in &needed {
-        let name = format!("{policy} without {sid}");
-        mutants
-            .policies
-            .insert(name.clone(), without(&proof, policy, sid));
+    for (grants, cases) in &needed {
+        let mut renamed = BTreeMap::new();
+        for (policy, sid) in grants {
+            let name = format!("{policy} without {sid}");
+            mutants
+                .policies
+                .insert(name.clone(), without(&proof, policy, sid));
+            renamed.insert(policy.clone(), name);
+        }
         for &i in cases {
             let mut case = proof.cases[i].clone();
-            case.request.identity_policies = vec![name.clone()];
+            for attached in &mut case.request.identity_policies {
+                if let Some(name) = renamed.get(attached) {
+                    attached.clone_from(name);
+                }
+            }
             case.request.id = format!("{}", mutants.cases.len());
             mutants.cases.push(case);
-            owners.push((policy.clone(), sid.clone()));
+            owners.push(grants.clone());
         }
     }
     let verdicts: Vec<Verdict> = mutants.evaluate();
-    for (((policy, sid), case), verdict) in owners.iter().zip(&mutants.cases).zip(&verdicts) {
+    for ((grants, case), verdict) in owners.iter().zip(&mutants.cases).zip(&verdicts) {
         let alone = Proof {
             policies: BTreeMap::new(),
             cases: vec![case.clone()],
@@ -103,7 +121,7 @@ fn removing_any_statement_that_allows_a_call_fails_the_proof() {
             problems
                 .iter()
                 .any(|p| p.contains("its policy does not allow it")),
-            "{policy} without {sid}: {} on {} still passes",
+            "without {grants:?}: {} on {} still passes",
             case.request.action,
             case.request.resource
         );
@@ -179,7 +197,7 @@ fn a_request_the_evaluator_cannot_evaluate_fails_the_proof_either_way() {
         None,
     );
     // A Deny whose operator is misspelt never applies: the evaluator says "not met".
-    let mut misspelt = proof.policies[&jwt.policy].clone();
+    let mut misspelt = proof.policies[&jwt.policies[0]].clone();
     misspelt["Statement"].as_array_mut().unwrap().push(json!({
         "Sid": "MisspeltDeny", "Effect": "Deny", "Action": "secretsmanager:PutSecretValue",
         "Resource": "*",
@@ -187,7 +205,7 @@ fn a_request_the_evaluator_cannot_evaluate_fails_the_proof_either_way() {
     }));
     proof.policies.insert("misspelt".into(), misspelt);
     let mut with_misspelt = jwt.clone();
-    with_misspelt.policy = "misspelt".into();
+    with_misspelt.policies = vec!["misspelt".into()];
     let (action, denied) = ("secretsmanager:PutSecretValue", Expect::Denied);
     proof.push(
         &with_misspelt,

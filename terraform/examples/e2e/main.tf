@@ -251,3 +251,29 @@ resource "aws_secretsmanager_secret_version" "postgres_admin" {
     var.postgres.ssl == null ? {} : { ssl = var.postgres.ssl },
   ))
 }
+
+################################################################################
+# The operators' role: what `rotationctl` needs for the example's secrets,
+# from each function's operator_policy_json. Anyone in the account may assume
+# it here; narrow the principal to your operators and pipelines.
+################################################################################
+
+resource "aws_iam_role" "operator" {
+  name = "${var.name_prefix}-operator"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { AWS = "${local.arn_prefix}:iam::${local.account_id}:root" }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "operator" {
+  for_each = local.functions
+
+  name   = "rotationctl-${each.key}"
+  role   = aws_iam_role.operator.id
+  policy = module.function[each.key].operator_policy_json
+}

@@ -9,9 +9,12 @@ output "function_arns" {
 }
 
 output "role_names" {
-  description = "Names of the functions' IAM roles: postgres, redis, jwt and monitor."
+  description = "Names of the IAM roles: the functions' (postgres, redis, jwt, monitor) and the operators' (operator)."
   # rotation-monitor outputs only its role's ARN: the name is its last segment.
-  value = merge({ for k, m in module.function : k => m.role_name }, { monitor = reverse(split("/", module.monitor.role_arn))[0] })
+  value = merge(
+    { for k, m in module.function : k => m.role_name },
+    { monitor = reverse(split("/", module.monitor.role_arn))[0], operator = aws_iam_role.operator.name },
+  )
 }
 
 output "secret_arns" {

@@ -86,3 +86,8 @@ output "rotation_event_rule_arns" {
   description = "ARNs of the EventBridge rules for RotationFailed/RotationAbandoned, by kind (empty when disabled)."
   value       = { for k, r in aws_cloudwatch_event_rule.rotation : k => r.arn }
 }
+
+output "operator_policy_json" {
+  description = "IAM policy for operators who run rotationctl status, history, rotate and emergency (not --local) on the secrets this function rotates: no secret value, no KMS, no other function. Attach it to their roles."
+  value       = jsonencode(local.operator_policy)
+}

@@ -16,6 +16,8 @@ const FIXTURE: &str = "tests/fixtures/iam-proof.json";
 const UPDATE_VAR: &str = "IAM_PROOF_UPDATE";
 /// Set by `make test`: the suites' recorded calls must be there.
 const SUITES_REQUIRED_VAR: &str = "IAM_SUITE_CALLS_REQUIRED";
+/// The role the example gives rotationctl, and the name the test runs rotationctl as.
+pub const OPERATOR: &str = "operator";
 
 /// What the apply created, from its outputs.
 pub struct Deployment {
@@ -69,7 +71,11 @@ impl Deployment {
         self.replication_group = Some(group.into());
     }
 
-    fn kind_of(&self, function_name: &str) -> Option<&str> {
+    fn kind_of(&self, call: &RecordedCall) -> Option<&str> {
+        if call.program() == "rotationctl" {
+            return Some(OPERATOR);
+        }
+        let function_name = call.function_name();
         self.function_names
             .iter()
             .find(|(_, n)| *n == function_name)
@@ -91,6 +97,12 @@ impl Deployment {
         }
         if kind == "monitor" && self.secrets.values().any(|s| s == resource) {
             return Some("a secret it watches".into());
+        }
+        if kind == OPERATOR && self.secrets.values().any(|s| s == resource) {
+            return Some("a rotated secret".into());
+        }
+        if kind == OPERATOR && self.function_arns.values().any(|f| f == resource) {
+            return Some("a rotation function".into());
         }
         if resource == self.redis_user {
             return Some("the ElastiCache user it rotates".into());
@@ -117,10 +129,10 @@ fn read_policies(emulator: &Emulator, d: &Deployment, dir: &Path) -> Value {
              iam, kms = boto3.client('iam', **kw), boto3.client('kms', **kw)\n\
              result = {'roles': {}, 'key': json.loads(kms.get_key_policy(KeyId=key, PolicyName='default')['Policy'])}\n\
              for kind, role in roles.items():\n\
-             \x20   names = iam.list_role_policies(RoleName=role)['PolicyNames']\n\
+             \x20   names = sorted(iam.list_role_policies(RoleName=role)['PolicyNames'])\n\
              \x20   attached = [a['PolicyArn'] for a in iam.list_attached_role_policies(RoleName=role)['AttachedPolicies']]\n\
              \x20   result['roles'][kind] = {'arn': iam.get_role(RoleName=role)['Role']['Arn'], 'attached': attached,\n\
-             \x20       'inline': [iam.get_role_policy(RoleName=role, PolicyName=n)['PolicyDocument'] for n in names]}\n\
+             \x20       'inline': {n: iam.get_role_policy(RoleName=role, PolicyName=n)['PolicyDocument'] for n in names}}\n\
              json.dump(result, open(out, 'w'))\n",
         ])
         .arg(emulator.endpoint())
@@ -141,17 +153,25 @@ fn principals(policies: &Value, proof: &mut Proof) -> BTreeMap<String, Principal
             serde_json::json!([]),
             "{kind}: the modules attach no managed policy"
         );
-        let inline = role["inline"].as_array().expect("inline policies");
-        assert_eq!(inline.len(), 1, "{kind}: one inline policy per role");
-        let policy = format!("role {kind}");
-        proof.policies.insert(policy.clone(), inline[0].clone());
+        // By name (sorted when read): the order IAM lists them in is the order
+        // Terraform happened to create them.
+        let inline = role["inline"].as_object().expect("inline policies");
+        // A function's role has its one policy; the operators' role one per function.
+        let expected = if kind == OPERATOR { 3 } else { 1 };
+        assert_eq!(inline.len(), expected, "{kind}: inline policies");
+        let mut names = Vec::new();
+        for (name, policy) in inline {
+            let name = format!("role {kind}: {name}");
+            proof.policies.insert(name.clone(), policy.clone());
+            names.push(name);
+        }
         let role_arn = role["arn"].as_str().expect("the role's ARN").to_owned();
         principals.insert(
             kind.clone(),
             Principal {
                 kind: kind.clone(),
                 role_arn,
-                policy,
+                policies: names,
             },
         );
     }
@@ -190,10 +210,10 @@ fn must_be_denied(d: &Deployment, principals: &BTreeMap<String, Principal>, proo
             if other == kind {
                 continue;
             }
-            let target = if kind == "monitor" {
-                "a secret it watches"
-            } else {
-                "another function's secret"
+            let target = match kind.as_str() {
+                "monitor" => "a secret it watches",
+                OPERATOR => "a rotated secret",
+                _ => "another function's secret",
             };
             for action in [
                 "GetSecretValue",
@@ -224,6 +244,9 @@ fn must_be_denied(d: &Deployment, principals: &BTreeMap<String, Principal>, proo
                 let (action, target) = ("secretsmanager:GetSecretValue", "the admin secret");
                 proof.push(p, target, deny, action, admin, BTreeMap::new(), None);
             }
+        }
+        if kind == OPERATOR {
+            operator_must_not(d, p, proof);
         }
         let Some(own) = d.secrets.get(kind) else {
             continue;
@@ -340,6 +363,83 @@ fn must_be_denied(d: &Deployment, principals: &BTreeMap<String, Principal>, proo
     }
 }
 
+/// What rotationctl's policy must not allow: reading or decrypting a value, another tag, pointing a
+/// secret at another function, invoking the monitor, deleting.
+fn operator_must_not(d: &Deployment, p: &Principal, proof: &mut Proof) {
+    let deny = Expect::Denied;
+    for (kind, secret) in &d.secrets {
+        let rotated_by = BTreeMap::from([(
+            "secretsmanager:resource/AllowRotationLambdaArn".to_owned(),
+            one(&d.function_arns[kind]),
+        )]);
+        let via = BTreeMap::from([
+            (
+                "kms:ViaService".to_owned(),
+                one("secretsmanager.us-east-1.amazonaws.com"),
+            ),
+            ("kms:EncryptionContext:SecretARN".to_owned(), one(secret)),
+        ]);
+        let (key, key_policy) = (&d.kms_key, Some(key_policy_name(&d.kms_key)));
+        let target = "the KMS key of a rotated secret, through Secrets Manager";
+        proof.push(p, target, deny, "kms:Decrypt", key, via, key_policy);
+        let mut other_tag = rotated_by.clone();
+        other_tag.insert(
+            "aws:TagKeys".into(),
+            ContextValue::Many(vec!["owner".into()]),
+        );
+        let target = "a rotated secret, a tag other than rotation:mode";
+        proof.push(
+            p,
+            target,
+            deny,
+            "secretsmanager:TagResource",
+            secret,
+            other_tag,
+            None,
+        );
+        let other_function = d
+            .function_arns
+            .iter()
+            .find(|(k, _)| *k != kind && *k != "monitor");
+        let (_, other_function) = other_function.expect("another rotation function");
+        let mut repointed = rotated_by.clone();
+        repointed.insert(
+            "secretsmanager:RotationLambdaARN".into(),
+            one(other_function),
+        );
+        let target = "a rotated secret, pointed at another function";
+        proof.push(
+            p,
+            target,
+            deny,
+            "secretsmanager:RotateSecret",
+            secret,
+            repointed,
+            None,
+        );
+        let target = "a rotated secret";
+        proof.push(
+            p,
+            target,
+            deny,
+            "secretsmanager:DeleteSecret",
+            secret,
+            rotated_by,
+            None,
+        );
+    }
+    let (monitor, target) = (&d.function_arns["monitor"], "the monitor function");
+    proof.push(
+        p,
+        target,
+        deny,
+        "lambda:InvokeFunction",
+        monitor,
+        BTreeMap::new(),
+        None,
+    );
+}
+
 /// Stable names for what differs from run to run (the prefix, the secrets' random suffixes, the
 /// key id), so that the committed files change only when what is proven does.
 fn normalize(text: &str, d: &Deployment) -> String {
@@ -424,7 +524,7 @@ pub fn prove(emulator: &Emulator, d: &Deployment, work: &Path) -> String {
     let mut proven: BTreeSet<(String, String, String)> = BTreeSet::new();
     let mut unknown = Vec::new();
     for call in &calls {
-        let kind = d.kind_of(call.function_name()).unwrap_or_else(|| {
+        let kind = d.kind_of(call).unwrap_or_else(|| {
             panic!(
                 "a call by {}, which this run did not deploy",
                 call.principal
@@ -447,7 +547,7 @@ pub fn prove(emulator: &Emulator, d: &Deployment, work: &Path) -> String {
         unknown.is_empty(),
         "calls on resources the deployment does not know: {unknown:#?}"
     );
-    for kind in d.function_names.keys() {
+    for kind in d.function_names.keys().chain([&OPERATOR.to_owned()]) {
         assert!(
             proven.iter().any(|(k, _, _)| k == kind),
             "no call of {kind} was recorded"
@@ -481,11 +581,13 @@ pub fn prove(emulator: &Emulator, d: &Deployment, work: &Path) -> String {
     let table = format!(
         "# IAM: what each function calls, and the statement that allows it\n\n\
          Generated by `make e2e` (tests/tests/e2e/iam.rs) from the calls the deployed functions made\n\
-         while rotating the example's secrets (once on schedule, once in an emergency), evaluated with\n\
-         `@cloud-copilot/iam-simulate` against the policies Terraform rendered for them. A call through\n\
-         Secrets Manager to a secret under a customer key also needs the KMS call the service makes on\n\
-         the function's behalf: those are the `kms:` rows. Do not edit: `{UPDATE_VAR}=1 make e2e`\n\
-         rewrites it, and `make e2e` fails while it is stale.\n\n{}",
+         while rotating the example's secrets (once on schedule, once in an emergency asked with\n\
+         `rotationctl emergency`), and the calls rotationctl made under the example's operator role\n\
+         (each function's `operator_policy_json`), evaluated with `@cloud-copilot/iam-simulate`\n\
+         against the policies Terraform rendered. A call through Secrets Manager to a secret under a\n\
+         customer key also needs the KMS call the service makes on the caller's behalf (the `kms:`\n\
+         rows); RotateSecret also needs `lambda:InvokeFunction` on the rotation function. Do not\n\
+         edit: `{UPDATE_VAR}=1 make e2e` rewrites it, and `make e2e` fails while it is stale.\n\n{}",
         proof.table(&verdicts)
     );
     check_committed(TABLE, &table);
@@ -550,7 +652,9 @@ fn check_suites(
         suite_calls.len(),
         seen.len()
     );
-    println!("iam: rotationctl (operator credentials, no policy rendered) called {operator:?}");
+    // Not checked against the operator policy: the suites run rotationctl mostly with --local,
+    // which acts as the function and needs the function's own permissions.
+    println!("iam: rotationctl in the suites (with --local too) called {operator:?}");
     assert!(
         missing.is_empty(),
         "the suites saw functions make calls this proof never evaluated (a new action, or one the \

@@ -118,8 +118,13 @@ run "e2e" {
   }
 
   assert {
-    condition     = output.role_names == output.function_names
+    condition     = { for k, v in output.role_names : k => v if k != "operator" } == output.function_names
     error_message = "Each function's role must be named like the function (the monitor's taken from its role ARN)."
+  }
+
+  assert {
+    condition     = output.role_names["operator"] == "e2e-operator" && length(aws_iam_role_policy.operator) == 3
+    error_message = "The operators' role holds one operator policy per rotation function."
   }
 
   assert {

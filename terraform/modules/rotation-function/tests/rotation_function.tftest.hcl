@@ -380,6 +380,15 @@ run "jwt_with_shared_topic_and_key" {
   }
 
   assert {
+    condition = alltrue([
+      for s in jsondecode(output.operator_policy_json).Statement :
+      !anytrue([for a in flatten([s.Action]) : contains(["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"], a) || startswith(a, "kms:")])
+      && (s.Sid == "ListSecrets" || s.Sid == "InvokeForRotation" || try(s.Condition.StringEquals["secretsmanager:resource/AllowRotationLambdaArn"], null) == "arn:aws:lambda:eu-west-1:123456789012:function:secret-rotation-jwt")
+    ])
+    error_message = "The operator policy reads no value, uses no key, and reaches only this function's secrets."
+  }
+
+  assert {
     condition     = module.lambda.error_alarm.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:shared-alarms"])
     error_message = "The error alarm must notify the passed-in topic."
   }
