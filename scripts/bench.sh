@@ -13,7 +13,8 @@
 #   BENCH_REBUILD=1   rebuild target/release binaries even when they exist (cargo decides what is
 #                     stale); zips are `make build`'s
 #   BENCH_ROTATIONS, BENCH_COLD_STARTS, BENCH_FLEET=100,1000, BENCH_CONCURRENCY=32,
-#   BENCH_ONLY=postgres,redis,elasticache,jwt,fleet   passed through to the bench binary
+#   BENCH_ONLY=postgres,redis,elasticache,jwt,fleet,health   passed through to the bench binary
+#   BENCH_HEALTH=10000   secrets in the health run (the monitor's binary; 300 in a smoke run)
 #   BENCH_LAMBDA_MEMORY_MB=128   run the functions with Lambda's CPU share at that memory size (a CPU
 #                     cgroup with a CFS quota: needs write access to the cgroup fs; fails otherwise)
 #
@@ -37,12 +38,18 @@ mkdir -p "$out"
 
 log() { printf '[bench] %s\n' "$*"; }
 wanted() { [ -z "${BENCH_ONLY:-}" ] || [[ ",${BENCH_ONLY}," == *",$1,"* ]]; }
-# The ElastiCache figures come from the Redis function's binary.
-needed() { wanted "$1" || { [ "$1" = redis ] && wanted elasticache; }; }
+# The ElastiCache figures come from the Redis function's binary, the health run from the monitor's.
+needed() {
+  case "$1" in
+    monitor) wanted health ;;
+    redis) wanted redis || wanted elasticache ;;
+    *) wanted "$1" ;;
+  esac
+}
 
 # Which binary to measure per function; build the missing ones in one cargo invocation.
 to_build=()
-for kind in postgres redis jwt; do
+for kind in postgres redis jwt monitor; do
   needed "$kind" || continue
   upper=${kind^^}
   zip=$target/lambda/secret-rotation-$kind/bootstrap.zip
@@ -83,8 +90,8 @@ pg_bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
   echo "- cores (nproc): $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "- memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo); kernel $(uname -r); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- $(rustc --version); PostgreSQL $("$pg_bindir/postgres" --version 2>/dev/null | awk '{print $3}'); redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'); moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')"
-  echo "- command: \`$(env | grep -E '^BENCH_(SMOKE|ROTATIONS|COLD_STARTS|FLEET|CONCURRENCY|ONLY|REBUILD|LAMBDA_MEMORY_MB)=' | sort | tr '\n' ' ')scripts/bench.sh\` (profile: $profile)"
-  for kind in postgres redis jwt; do
+  echo "- command: \`$(env | grep -E '^BENCH_(SMOKE|ROTATIONS|COLD_STARTS|FLEET|CONCURRENCY|ONLY|REBUILD|LAMBDA_MEMORY_MB|HEALTH)=' | sort | tr '\n' ' ')scripts/bench.sh\` (profile: $profile)"
+  for kind in postgres redis jwt monitor; do
     upper=${kind^^}
     bin_var=BENCH_${upper}_BIN
     zip_var=BENCH_${upper}_ZIP

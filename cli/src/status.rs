@@ -22,8 +22,8 @@ pub async fn status(
         filter: args.filter(),
         include_disabled: args.all,
     };
-    let collected = health::collect(&ctx.store, &selection).await?;
     let now = args.at.unwrap_or_else(SystemTime::now);
+    let collected = health::collect(&ctx.store, &selection, now).await?;
     let report: Vec<SecretHealth> = collected
         .secrets
         .iter()
@@ -38,6 +38,7 @@ pub async fn status(
                 "overdue": summary.overdue,
                 "pending_stuck": summary.pending_stuck,
                 "unreadable": summary.unreadable,
+                "described": collected.described.total(),
             },
             "secrets": report.iter().map(health::to_json).collect::<Vec<_>>(),
             "errors": collected.errors.iter().map(|e| json!({

@@ -126,19 +126,16 @@ impl Emulator {
     }
 
     pub fn client(&self) -> Client {
-        let config = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new(
-                "testing", "testing", None, None, "testkit",
-            ))
-            .build();
-        Client::from_conf(config)
+        client_at(&self.endpoint)
     }
 
     pub fn store(&self) -> rotation::AwsSecretStore {
         rotation::AwsSecretStore::new(self.client())
+    }
+
+    /// A store that reaches the emulator through `endpoint` (a proxy in front of it).
+    pub fn store_through(&self, endpoint: &str) -> rotation::AwsSecretStore {
+        rotation::AwsSecretStore::new(client_at(endpoint))
     }
 
     /// Creates a secret with a unique name and returns its ARN.
@@ -272,6 +269,18 @@ impl Emulator {
         run_steps(engine, secret_id, &token).await?;
         Ok(token)
     }
+}
+
+fn client_at(endpoint: &str) -> Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "testing", "testing", None, None, "testkit",
+        ))
+        .build();
+    Client::from_conf(config)
 }
 
 /// RotateSecret with `client` for a function the emulator does not know, on a schedule of `days`:

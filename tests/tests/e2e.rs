@@ -28,6 +28,7 @@ mod iam;
 #[path = "e2e/managed.rs"]
 mod managed;
 
+const DAY: Duration = Duration::from_secs(86_400);
 const KINDS: [&str; 3] = ["postgres", "redis", "jwt"];
 const MONITOR: &str = "monitor";
 
@@ -560,6 +561,19 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
     for problem in ["pending_stuck", "overdue"] {
         assert_eq!(report[problem], 0, "{report}");
     }
+    assert_eq!(
+        report["described"]["to_confirm"], 0,
+        "from ListSecrets alone: {report}"
+    );
+    // Asked as of 60 days on (a scheduled event's time), all three are overdue on their 30-day
+    // schedule, each confirmed with DescribeSecret before it is reported.
+    let later = rotation::health::format_time(std::time::SystemTime::now() + 60 * DAY);
+    let report = monitor
+        .invoke(&json!({"time": later}))
+        .await
+        .expect("the monitor runs");
+    assert_eq!(report["overdue"], 3, "{report}");
+    assert_eq!(report["described"]["to_confirm"], 3, "{report}");
 
     // IAM: every call the functions made, and the calls they must not make, evaluated against
     // the policies Terraform rendered for them.

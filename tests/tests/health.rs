@@ -155,6 +155,7 @@ async fn a_secret_without_rotation_is_ignored_unless_asked_for() {
             filter: filter.clone(),
             include_disabled: false,
         },
+        SystemTime::now(),
     )
     .await
     .unwrap();
@@ -166,6 +167,7 @@ async fn a_secret_without_rotation_is_ignored_unless_asked_for() {
             filter,
             include_disabled: true,
         },
+        SystemTime::now(),
     )
     .await
     .unwrap();
@@ -200,12 +202,14 @@ async fn a_tag_filter_matches_key_and_value_together() {
         include_disabled: false,
     };
     let store = emulator.store();
-    let a = health::collect(&store, &select("a")).await.unwrap();
+    let a = health::collect(&store, &select("a"), SystemTime::now())
+        .await
+        .unwrap();
     assert_eq!(
         a.secrets.iter().map(|s| s.arn.as_str()).collect::<Vec<_>>(),
         [team_a.as_str()]
     );
-    assert!(health::collect(&store, &select("b"))
+    assert!(health::collect(&store, &select("b"), SystemTime::now())
         .await
         .unwrap()
         .secrets
@@ -261,6 +265,7 @@ async fn metrics_come_out_as_valid_emf_lines() {
         )
         .await;
 
+    let at = SystemTime::now() + 2 * DAY;
     let collected = health::collect(
         &emulator.store(),
         &Selection {
@@ -270,10 +275,10 @@ async fn metrics_come_out_as_valid_emf_lines() {
             },
             include_disabled: false,
         },
+        at,
     )
     .await
     .unwrap();
-    let at = SystemTime::now() + 2 * DAY;
     let report: Vec<_> = collected
         .secrets
         .iter()
@@ -484,4 +489,70 @@ async fn the_monitor_binary_emits_emf_and_calls_only_list_and_describe() {
         ],
         "the monitor reads metadata only"
     );
+}
+
+/// Health from ListSecrets entries: one call per 100 secrets; DescribeSecret only to confirm a
+/// secret the entry shows unhealthy, and for an entry lacking what the rules read (here: a secret
+/// without any version, in scope when everything is asked for). Counted at a proxy.
+#[tokio::test]
+async fn health_comes_from_list_secrets_pages_and_describes_only_what_it_must() {
+    let prefix = unique_prefix("scale");
+    let emulator = Emulator::shared();
+    // 105 rotations just started: healthy now, stuck two days on.
+    for _ in 0..105 {
+        let id = create(&prefix, &password()).await;
+        emulator.stage_rotation_every(&id, 30).await;
+    }
+    let (stuck, _) = staged(&prefix, 30).await;
+    let empty = emulator
+        .client()
+        .create_secret()
+        .name(format!("{prefix}-empty"))
+        .send()
+        .await
+        .expect("CreateSecret without a value")
+        .arn()
+        .expect("an ARN")
+        .to_owned();
+    let proxy = testkit::proxy::CountingProxy::start(emulator.endpoint())
+        .await
+        .unwrap();
+    let store = emulator.store_through(proxy.endpoint());
+    let selection = |include_disabled| Selection {
+        filter: ListFilter {
+            name_prefix: Some(prefix.clone()),
+            ..ListFilter::default()
+        },
+        include_disabled,
+    };
+
+    // Now: 107 secrets in scope, all healthy: two pages and nothing else.
+    let collected = health::collect(&store, &selection(false), SystemTime::now())
+        .await
+        .unwrap();
+    assert_eq!(collected.secrets.len(), 106);
+    assert_eq!(collected.described, health::Described::default());
+    let calls = proxy.take();
+    assert_eq!(calls.get("ListSecrets"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("DescribeSecret"), None, "{calls:?}");
+
+    // Two days on every staged rotation is stuck: each confirmed with DescribeSecret before it is
+    // reported; the secret without a version is described because its entry cannot be judged.
+    let later = SystemTime::now() + 2 * DAY;
+    let collected = health::collect(&store, &selection(true), later)
+        .await
+        .unwrap();
+    assert_eq!(collected.described.incomplete, 1);
+    assert_eq!(collected.described.to_confirm, 106);
+    assert!(collected.secrets.iter().any(|s| s.arn == empty));
+    let stuck_now = collected
+        .secrets
+        .iter()
+        .filter(|s| !health::evaluate(s, later).is_healthy())
+        .count();
+    assert_eq!(stuck_now, 106, "every staged rotation is stuck two days on");
+    assert!(collected.secrets.iter().any(|s| s.arn == stuck));
+    let calls = proxy.take();
+    assert_eq!(calls.get("ListSecrets"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("DescribeSecret"), Some(&107), "{calls:?}");
 }

@@ -144,7 +144,7 @@ impl Monitor {
     /// described (after reporting the others).
     pub async fn run(&self, event: &Value) -> Result<Value, MonitorError> {
         let now = event_time(event).unwrap_or_else(SystemTime::now);
-        let collected = health::collect(&self.store, &self.config.selection).await?;
+        let collected = health::collect(&self.store, &self.config.selection, now).await?;
         let report: Vec<_> = collected
             .secrets
             .iter()
@@ -179,6 +179,12 @@ impl Monitor {
             "checked": summary.checked,
             "overdue": summary.overdue,
             "pending_stuck": summary.pending_stuck,
+            // DescribeSecret calls beyond ListSecrets: entries lacking what the rules read, and
+            // unhealthy ones confirmed on a fresh view.
+            "described": {
+                "incomplete": collected.described.incomplete,
+                "to_confirm": collected.described.to_confirm,
+            },
         }))
     }
 

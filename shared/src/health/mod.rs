@@ -4,8 +4,9 @@
 //!
 //! The rules are pure functions of a secret's metadata (what DescribeSecret returns: never a
 //! value) and of `now`, so that the monitor function and `rotationctl status` cannot disagree.
-//! [`collect`] is the one place that asks Secrets Manager, with ListSecrets and DescribeSecret
-//! only. The rules, exactly:
+//! [`collect`] is the one place that asks Secrets Manager: ListSecrets, whose entries carry the same
+//! metadata (one call per 100 secrets), and DescribeSecret only for an entry that lacks what the
+//! rules read or looks unhealthy. The rules, exactly:
 //!
 //! - **Scope**: a secret is checked when rotation is enabled on it, or when every secret was asked
 //!   for. A secret scheduled for deletion is never checked.
@@ -360,25 +361,63 @@ pub struct Selection {
 /// What [`collect`] found: the secrets in scope, by name, and the ones that could not be described.
 #[derive(Debug, Default)]
 pub struct Collected {
-    /// Fresh DescribeSecret metadata of every secret in scope, sorted by name.
+    /// The metadata of every secret in scope, sorted by name: its ListSecrets entry, or
+    /// DescribeSecret's for those counted in `described`.
     pub secrets: Vec<SecretMetadata>,
     /// The DescribeSecret failures, one per secret that could not be checked.
     pub errors: Vec<StoreError>,
+    /// The secrets described one by one, and why.
+    pub described: Described,
 }
 
-/// ListSecrets (all pages, filtered), then DescribeSecret on each secret in scope for a fresh
-/// view. A secret deleted in between is skipped; any other failure is kept in `errors` and the
-/// rest still checked. Reads no value.
+/// How many secrets [`collect`] described individually: everything else came from ListSecrets.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Described {
+    /// The entry lacked what the rules read (versions, creation date, a schedule).
+    pub incomplete: usize,
+    /// The entry looked unhealthy: confirmed on a fresh view before anything alarms.
+    pub to_confirm: usize,
+}
+
+impl Described {
+    /// Both counts together: DescribeSecret calls made.
+    pub fn total(&self) -> usize {
+        self.incomplete + self.to_confirm
+    }
+}
+
+/// Whether a ListSecrets entry holds everything [`evaluate`] reads: the versions and their stages,
+/// the creation date, and for a rotating secret its schedule.
+pub fn entry_is_complete(entry: &SecretMetadata) -> bool {
+    !entry.versions.is_empty()
+        && entry.created.is_some()
+        && (!entry.rotation_enabled || entry.rotation_rules.is_some())
+}
+
+/// ListSecrets (all pages, filtered, one call per 100 secrets), and the rules applied to the
+/// entries themselves. DescribeSecret only for a secret whose entry lacks what the rules read, and
+/// for one the entry shows unhealthy at `now`: ListSecrets may lag recent changes by minutes, and
+/// an alarm is raised on a fresh view only. A secret deleted in between is skipped; any other
+/// failure is kept in `errors` and the rest still checked. Reads no value.
 pub async fn collect(
     store: &AwsSecretStore,
     selection: &Selection,
+    now: SystemTime,
 ) -> Result<Collected, StoreError> {
     let listed = store.list_secrets(&selection.filter).await?;
     let mut collected = Collected::default();
     for entry in listed
-        .iter()
+        .into_iter()
         .filter(|s| in_scope(s, selection.include_disabled))
     {
+        if !entry_is_complete(&entry) {
+            collected.described.incomplete += 1;
+        } else if !evaluate(&entry, now).is_healthy() {
+            collected.described.to_confirm += 1;
+        } else {
+            collected.secrets.push(entry);
+            continue;
+        }
         let id = if entry.arn.is_empty() {
             &entry.name
         } else {

@@ -373,3 +373,28 @@ fn one_problem_line_per_unhealthy_secret_none_for_a_healthy_one() {
     assert_eq!(line["overdue_seconds"], days(1));
     assert_eq!(line["due"], format_time(at(T0 + days(40))));
 }
+
+#[test]
+fn an_entry_is_judged_as_listed_only_with_versions_a_creation_date_and_a_schedule() {
+    assert!(entry_is_complete(&secret()));
+    let no_versions = SecretMetadata {
+        versions: BTreeMap::new(),
+        ..secret()
+    };
+    let no_created = SecretMetadata {
+        created: None,
+        ..secret()
+    };
+    let no_schedule = SecretMetadata {
+        rotation_rules: None,
+        ..secret()
+    };
+    for incomplete in [&no_versions, &no_created, &no_schedule] {
+        assert!(!entry_is_complete(incomplete), "{incomplete:?}");
+    }
+    let not_rotating = SecretMetadata {
+        rotation_enabled: false,
+        ..no_schedule
+    };
+    assert!(entry_is_complete(&not_rotating), "no schedule is needed");
+}

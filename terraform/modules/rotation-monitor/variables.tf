@@ -104,7 +104,7 @@ variable "metrics_namespace" {
 }
 
 variable "timeout" {
-  description = "Function timeout in seconds (1-900). One run lists and describes every secret in scope."
+  description = "Function timeout in seconds (1-900). One run lists every secret in scope (one ListSecrets call per 100) and describes only those that look unhealthy."
   type        = number
   default     = 120
 

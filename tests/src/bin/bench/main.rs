@@ -5,7 +5,8 @@
 //!
 //! Settings (environment): BENCH_SMOKE=1 (a short run for CI), BENCH_ROTATIONS, BENCH_COLD_STARTS,
 //! BENCH_FLEET (comma-separated sizes), BENCH_CONCURRENCY, BENCH_ONLY
-//! (postgres,redis,jwt,elasticache,fleet), BENCH_PROFILE (release|debug: the build being measured),
+//! (postgres,redis,jwt,elasticache,fleet,health), BENCH_HEALTH (secrets in the health run, 10000;
+//! 300 in a smoke run), BENCH_PROFILE (release|debug: the build being measured),
 //! `BENCH_<KIND>_BIN` and `BENCH_<KIND>_ZIP` (the binary to run and the zip it came from; KIND =
 //! POSTGRES, REDIS, JWT; ELASTICACHE defaults to REDIS's), BENCH_LAMBDA_MEMORY_MB (run the function
 //! processes with Lambda's CPU share at that memory size; see testkit::lambda's cpu.rs).
@@ -15,6 +16,7 @@ mod baseline;
 mod elasticache;
 mod fleet;
 mod functions;
+mod health;
 mod report;
 mod setup;
 mod stats;
@@ -36,6 +38,7 @@ struct Config {
     concurrency: usize,
     only: Option<Vec<String>>,
     lambda_memory_mb: Option<u32>,
+    health_size: usize,
 }
 
 impl Config {
@@ -79,6 +82,7 @@ impl Config {
             cold_starts: number("BENCH_COLD_STARTS", if smoke { 3 } else { 20 })?,
             fleet_sizes,
             concurrency: number("BENCH_CONCURRENCY", 32)?,
+            health_size: number("BENCH_HEALTH", if smoke { 300 } else { 10_000 })?,
             only: std::env::var("BENCH_ONLY")
                 .ok()
                 .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
@@ -106,6 +110,16 @@ impl Config {
             .filter(|z| !z.is_empty())
             .map(PathBuf::from);
         Artifact { binary, zip }
+    }
+
+    /// The monitor's binary (`BENCH_MONITOR_BIN`, which scripts/bench.sh sets).
+    fn monitor_binary(&self) -> PathBuf {
+        std::env::var_os("BENCH_MONITOR_BIN")
+            .filter(|b| !b.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(format!("target/{}/secret-rotation-monitor", self.profile))
+            })
     }
 
     /// The Redis function's binary, which rotates ElastiCache users too, unless
@@ -164,15 +178,17 @@ async fn run(config: &Config) -> BenchResult<bool> {
         " (elasticache runs the Redis function's binary: add redis to BENCH_ONLY, or set \
          BENCH_REDIS_BIN)"
     };
+    let monitor = config.wants("health").then(|| config.monitor_binary());
     let checks = artifacts
         .iter()
-        .map(|(_, a)| (a, ""))
-        .chain(managed.iter().map(|a| (a, redis_hint)));
-    for (artifact, hint) in checks {
-        if !artifact.binary.is_file() {
+        .map(|(_, a)| (&a.binary, ""))
+        .chain(managed.iter().map(|a| (&a.binary, redis_hint)))
+        .chain(monitor.iter().map(|m| (m, "")));
+    for (binary, hint) in checks {
+        if !binary.is_file() {
             return Err(format!(
                 "{} is missing: run scripts/bench.sh, which builds it{hint}",
-                artifact.binary.display()
+                binary.display()
             )
             .into());
         }
@@ -250,6 +266,18 @@ async fn run(config: &Config) -> BenchResult<bool> {
             fleet_runs.push(run);
         }
     }
+    let mut health_run = None;
+    if let Some(monitor) = &monitor {
+        println!(
+            "health: {} secrets, seeded {} at a time, then one monitor run ({}) …",
+            config.health_size,
+            config.concurrency,
+            monitor.display()
+        );
+        let run = health::run(&stack, monitor, config.health_size, config.concurrency).await?;
+        ok &= run.failures.is_empty();
+        health_run = Some(run);
+    }
     report::Report {
         profile: &config.profile,
         cpu: cpu.as_ref(),
@@ -258,6 +286,7 @@ async fn run(config: &Config) -> BenchResult<bool> {
         baseline,
         elasticache: managed_run,
         fleet: fleet_runs,
+        health: health_run,
     }
     .print();
     println!("\nbench finished in {}", stats::seconds(started.elapsed()));

@@ -4,6 +4,7 @@ use crate::baseline::{self, Baseline};
 use crate::elasticache::{self, StepObserved};
 use crate::fleet::FleetRun;
 use crate::functions::{Artifact, Kind, Measured};
+use crate::health::HealthRun;
 use crate::stats::{mib_from_kib, ms, seconds, size, Samples};
 use crate::targets::minimum_calls;
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub struct Report<'a> {
     pub baseline: Option<Baseline>,
     pub elasticache: Option<(&'a Artifact, elasticache::Measured)>,
     pub fleet: Vec<FleetRun>,
+    pub health: Option<HealthRun>,
 }
 
 impl Report<'_> {
@@ -35,6 +37,9 @@ impl Report<'_> {
         }
         if !self.fleet.is_empty() {
             self.print_fleet();
+        }
+        if let Some(run) = &self.health {
+            print_health(run);
         }
         crate::targets::print(self);
     }
@@ -370,6 +375,45 @@ impl Report<'_> {
         for failure in self.fleet.iter().flat_map(|r| r.failures.iter()).take(10) {
             println!("- fleet failure: {failure}");
         }
+    }
+}
+
+/// Health at scale, and the projection to 100,000 secrets from the measured cost per page.
+fn print_health(run: &HealthRun) {
+    println!(
+        "\n### Health at scale: the monitor's binary over {} healthy secrets\n",
+        run.size
+    );
+    println!("| checked / secrets | ListSecrets | DescribeSecret | target (calls) | wall | monitor CPU | monitor peak RSS | seeding (emulator) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let cpu = run.cpu.map_or("?".into(), |c| format!("{} ms", ms(c)));
+    println!(
+        "| {} / {} | {} | {} | ≤ {} | {} | {cpu} | {} | {} |",
+        run.checked,
+        run.size,
+        run.list_calls(),
+        run.describe_calls(),
+        run.target_calls(),
+        seconds(run.wall),
+        run.peak_rss_kib.map_or("?".into(), mib_from_kib),
+        seconds(run.seeding)
+    );
+    let pages = f64::from(run.list_calls().max(1));
+    let wall_per_page = run.wall.as_secs_f64() / pages;
+    let cpu_per_page = run.cpu.map_or(0.0, |c| c.as_secs_f64() / pages);
+    println!(
+        "\nPer ListSecrets page of 100: {:.1} ms wall here (moto walks every secret for each page, so \
+         this grows with the fleet), {:.2} ms of the monitor's CPU. 100,000 secrets are 1,000 pages: \
+         {:.0} s of the monitor's CPU, and 1,000 × Secrets Manager's page latency in wall time \
+         (at this emulator's {:.0} ms per page: {:.0} s) — against the module's 900 s ceiling.",
+        wall_per_page * 1000.0,
+        cpu_per_page * 1000.0,
+        cpu_per_page * 1000.0,
+        wall_per_page * 1000.0,
+        wall_per_page * 1000.0
+    );
+    for failure in run.failures.iter().take(10) {
+        println!("- health failure: {failure}");
     }
 }
 

@@ -197,6 +197,21 @@ pub fn print(report: &Report<'_>) {
             )
         );
     }
+    if let Some(run) = &report.health {
+        let calls = run.list_calls() as usize + run.describe_calls() as usize;
+        println!(
+            "| health over {} secrets: ≤ {} Secrets Manager calls, no DescribeSecret while healthy | {} ListSecrets + {} DescribeSecret | {} |",
+            run.size,
+            run.target_calls(),
+            run.list_calls(),
+            run.describe_calls(),
+            verdict(
+                true,
+                calls <= run.target_calls() && run.failures.is_empty(),
+                ""
+            )
+        );
+    }
 }
 
 fn verdict(evaluated: bool, met: bool, margin: &str) -> String {
