@@ -1,7 +1,8 @@
 //! The rotation health monitor: configuration from the environment, and one run per event.
 //!
-//! A run lists the secrets in scope (ListSecrets, then DescribeSecret on each: never
-//! GetSecretValue), judges them with [`rotation::health`] — the rules `rotationctl status` uses —
+//! A run lists the secrets in scope (ListSecrets, one call per 100; DescribeSecret only to confirm a
+//! problem or for an entry that lacks what the rules read: never GetSecretValue), judges them with
+//! [`rotation::health`] — the rules `rotationctl status` uses —
 //! and writes to stdout, where Lambda sends it to CloudWatch Logs:
 //! - one EMF line per secret (dimension `SecretName`),
 //! - one JSON line per unhealthy secret (`"event": "rotation.health"`),

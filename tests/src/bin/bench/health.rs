@@ -55,7 +55,9 @@ pub async fn run(
     let emulator = Arc::clone(&stack.emulator);
     let prefix = format!("health-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let seeding = Instant::now();
-    let permits = Arc::new(Semaphore::new(concurrency));
+    // Few at a time: moto's threaded server answers 500 now and then when secrets are added while
+    // another request walks them; more in flight does not seed faster (moto is one Python process).
+    let permits = Arc::new(Semaphore::new(concurrency.min(4)));
     let mut tasks = JoinSet::new();
     for n in 0..size {
         let (emulator, permits) = (Arc::clone(&emulator), Arc::clone(&permits));

@@ -271,7 +271,7 @@ async fn run(config: &Config) -> BenchResult<bool> {
         println!(
             "health: {} secrets, seeded {} at a time, then one monitor run ({}) …",
             config.health_size,
-            config.concurrency,
+            config.concurrency.min(4),
             monitor.display()
         );
         let run = health::run(&stack, monitor, config.health_size, config.concurrency).await?;
