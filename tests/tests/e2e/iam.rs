@@ -450,7 +450,7 @@ fn normalize(text: &str, d: &Deployment) -> String {
         .chain(d.admin_secret.iter())
         .chain(&d.extra_redis_secrets);
     for arn in secrets {
-        let stable = format!("{}-XXXXXX", &arn[..arn.len() - 7]);
+        let stable = format!("{}-suffix", &arn[..arn.len() - 7]);
         text = text.replace(arn.as_str(), &stable);
     }
     let key_id = d.kms_key.rsplit('/').next().unwrap_or_default();
