@@ -81,6 +81,15 @@ pub enum CliError {
     },
     #[error("{0} secret(s) could not be described")]
     Unreadable(usize),
+    #[error(
+        "{failed} of {total} secret(s) were not rotated; fix the cause and run the same command \
+         again: it continues those and skips the ones this incident rotated"
+    )]
+    IncidentIncomplete { failed: usize, total: usize },
+    #[error("cannot tell who is asking (STS GetCallerIdentity): {0}")]
+    Identity(String),
+    #[error("{0} secret(s) or key(s) expire within the window")]
+    Expiring(usize),
     #[error("not confirmed: nothing was changed")]
     NotConfirmed,
     #[error("{0} secret(s) overdue or with a stuck AWSPENDING")]
@@ -93,7 +102,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Unhealthy(_) => EXIT_UNHEALTHY,
+            CliError::Unhealthy(_) | CliError::Expiring(_) => EXIT_UNHEALTHY,
             _ => EXIT_FAILURE,
         })
     }

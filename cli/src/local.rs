@@ -74,6 +74,10 @@ impl SecretStore for LocalStaging {
         self.inner.move_stage(secret_id, stage, to, from).await
     }
 
+    async fn add_tag(&self, secret_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.inner.add_tag(secret_id, key, value).await
+    }
+
     async fn remove_tag(&self, secret_id: &str, key: &str) -> Result<(), StoreError> {
         self.inner.remove_tag(secret_id, key).await
     }

@@ -1,7 +1,10 @@
 //! `rotationctl`: the operator's view of secret rotation. See docs/operations.md.
 
 mod args;
+mod emergency;
 mod error;
+mod expiring;
+mod incident;
 mod local;
 mod rotate;
 mod status;
@@ -32,6 +35,22 @@ impl Context {
         let config = loader.load().await;
         let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&config));
         Self { config, store }
+    }
+
+    /// The ARN of whoever runs the command (STS GetCallerIdentity, which needs no permission):
+    /// the requester the rotation log names.
+    pub async fn caller_arn(&self) -> Result<String, CliError> {
+        let identity = aws_sdk_sts::Client::new(&self.config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| {
+                CliError::Identity(aws_sdk_sts::error::DisplayErrorContext(e).to_string())
+            })?;
+        identity
+            .arn()
+            .map(str::to_owned)
+            .ok_or_else(|| CliError::Identity("the answer named no ARN".into()))
     }
 }
 
@@ -69,7 +88,8 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Status(args) => status::status(&ctx, args, &mut out, &mut progress).await,
         Command::History(args) => status::history(&ctx, args, &mut out).await,
         Command::Rotate(args) => rotate::rotate(&ctx, args, &mut out, &mut progress).await,
-        Command::Emergency(args) => rotate::emergency(&ctx, args, &mut out, &mut progress).await,
+        Command::Emergency(args) => incident::emergency(&ctx, args, &mut out, &mut progress).await,
+        Command::CheckExpiring(args) => expiring::check_expiring(&ctx, args, &mut out).await,
     }
 }
 

@@ -1,24 +1,27 @@
-//! `rotate` and `emergency`.
+//! `rotate`, and what every rotation the CLI starts shares: the plan, the run (locally or by the
+//! service), and the request tags that say who asked and why.
 
-use crate::args::{EmergencyArgs, RotateArgs};
+use crate::args::RotateArgs;
+use crate::emergency::pending_version;
 use crate::error::CliError;
 use crate::local::{run_steps, LocalStaging};
 use crate::Context;
 use rotation::engines::{self, EngineSpec};
-use rotation::protocol::{AWSCURRENT, AWSPENDING, MODE_TAG, ROTATION_MODE_FIELD};
+use rotation::protocol::{AWSCURRENT, AWSPENDING, MODE_TAG};
+use rotation::rotation_log::{REASON_TAG, REQUESTED_BY_TAG};
 use rotation::store::{SecretMetadata, SecretStore, VersionRef};
 use rotation::{SecretValue, Step};
-use secrecy::{ExposeSecret, SecretString};
-use std::io::{BufRead, IsTerminal, Write};
+use secrecy::ExposeSecret;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-const EMERGENCY: &str = "emergency";
+pub const EMERGENCY: &str = "emergency";
 
 /// How far a rotation that returned without error got.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Finished {
+pub enum Finished {
     /// The version is AWSCURRENT (and, when the caller asked to wait for it, the emergency tag
     /// is gone).
     Current(String),
@@ -34,6 +37,8 @@ pub async fn rotate(
 ) -> Result<(), CliError> {
     let secret = ctx.store.describe(&args.secret_id).await?;
     let token = plan(&secret, args)?;
+    let requester = ctx.caller_arn().await?;
+    tag_request(ctx, &secret, &requester, args.reason.as_deref()).await?;
     let result = run(
         ctx,
         &secret,
@@ -62,13 +67,68 @@ pub async fn rotate(
             Ok(())
         }
         Err(CliError::Step { step, source, .. }) => {
+            untag_if_nothing_staged(ctx, &secret, progress).await;
             let hint = match token {
                 Some(token) => routine_hint(ctx, &secret, &token).await,
                 None => String::new(),
             };
             Err(CliError::Step { step, source, hint })
         }
-        Err(other) => Err(other),
+        Err(other) => {
+            untag_if_nothing_staged(ctx, &secret, progress).await;
+            Err(other)
+        }
+    }
+}
+
+/// Tags the secret with who asks for its rotation ([`REQUESTED_BY_TAG`]) and why
+/// ([`REASON_TAG`], removed when no reason is given): the function logs both with every step and
+/// removes them when the rotation ends.
+pub async fn tag_request(
+    ctx: &Context,
+    secret: &SecretMetadata,
+    requester: &str,
+    reason: Option<&str>,
+) -> Result<(), CliError> {
+    ctx.store
+        .add_tag(&secret.arn, REQUESTED_BY_TAG, requester)
+        .await?;
+    match reason {
+        Some(reason) => ctx.store.add_tag(&secret.arn, REASON_TAG, reason).await?,
+        None if secret.tags.contains_key(REASON_TAG) => {
+            ctx.store.remove_tag(&secret.arn, REASON_TAG).await?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Removes the request tags again from a secret on which nothing was staged: the next rotation is
+/// not this request's.
+pub async fn untag_request(
+    ctx: &Context,
+    now: &SecretMetadata,
+    progress: &mut dyn Write,
+) -> Result<(), CliError> {
+    for key in [REQUESTED_BY_TAG, REASON_TAG] {
+        if now.tags.contains_key(key) {
+            if let Err(e) = ctx.store.remove_tag(&now.arn, key).await {
+                writeln!(progress, "could not remove {key} again: {e}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a routine rotation failed: the request tags stay with a staged version (its rotation is
+/// still to finish), and go when nothing was staged.
+async fn untag_if_nothing_staged(ctx: &Context, secret: &SecretMetadata, progress: &mut dyn Write) {
+    let before = secret.version_with_stage(AWSCURRENT);
+    if let Ok(now) = ctx.store.describe(&secret.arn).await {
+        let moved = now.version_with_stage(AWSCURRENT) != before;
+        if !moved && pending_version(&now).is_none() {
+            let _ = untag_request(ctx, &now, progress).await;
+        }
     }
 }
 
@@ -95,271 +155,9 @@ async fn routine_hint(ctx: &Context, secret: &SecretMetadata, token: &str) -> St
     }
 }
 
-/// Tags the secret `rotation:mode=emergency`, then rotates it: the rotation revokes the previous
-/// credential as soon as the new one is promoted, and removes the tag last. Success is reported
-/// only once DescribeSecret shows the new version AWSCURRENT and the tag gone; a rotation that
-/// stopped after staging or before the revocation completed keeps the tag, so that a retried
-/// finishSecret or `emergency --local --resume` finishes it. When nothing could be staged, a tag
-/// this command added is removed again, so the next scheduled rotation is not an emergency one.
-pub async fn emergency(
-    ctx: &Context,
-    args: &EmergencyArgs,
-    out: &mut dyn Write,
-    progress: &mut dyn Write,
-) -> Result<(), CliError> {
-    let secret = ctx.store.describe(&args.rotate.secret_id).await?;
-    let plan = plan_emergency(ctx, &secret, &args.rotate).await?;
-    confirm(&secret, args.yes, progress)?;
-    let already_tagged = secret.tags.get(MODE_TAG).map(String::as_str) == Some(EMERGENCY);
-    if already_tagged {
-        writeln!(progress, "{MODE_TAG}={EMERGENCY} is already set")?;
-    } else {
-        ctx.store.add_tag(&secret.arn, MODE_TAG, EMERGENCY).await?;
-        writeln!(progress, "tagged {MODE_TAG}={EMERGENCY}")?;
-    }
-    let steps: &[Step] = if plan.revocation_only {
-        writeln!(
-            progress,
-            "version {} is already AWSCURRENT: finishing its revocation",
-            plan.token.as_deref().unwrap_or_default()
-        )?;
-        &[Step::FinishSecret]
-    } else {
-        &Step::ALL
-    };
-    let result = run(
-        ctx,
-        &secret,
-        &args.rotate,
-        plan.token.clone(),
-        steps,
-        true,
-        progress,
-    )
-    .await;
-    if let Ok(Finished::Started(version)) = &result {
-        writeln!(
-            out,
-            "{}: emergency rotation started (version {version}); the rotation function revokes \
-             the previous credential and removes {MODE_TAG} once the version is AWSCURRENT; \
-             follow it with `rotationctl status`",
-            secret.name
-        )?;
-        return Ok(());
-    }
-    // Decided on what Secrets Manager shows now, not on what the steps returned.
-    let now = match ctx.store.describe(&secret.arn).await {
-        Ok(now) => now,
-        Err(e) => {
-            writeln!(
-                progress,
-                "could not read the secret again to check the revocation; {MODE_TAG} left as it is"
-            )?;
-            return Err(result.err().unwrap_or(CliError::Store(e)));
-        }
-    };
-    let promoted_before = secret.version_with_stage(AWSCURRENT);
-    match aftermath(promoted_before, plan.revocation_only, &now) {
-        Aftermath::Done(version) => match result {
-            Ok(_) => {
-                writeln!(
-                    out,
-                    "{}: rotated; version {version} is AWSCURRENT and the previous credential \
-                     is revoked",
-                    secret.name
-                )?;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        },
-        Aftermath::RevocationUnfinished(version) => Err(revocation_incomplete(
-            &secret,
-            format!("version {version} is AWSCURRENT, but the previous credential may still work"),
-            result.err(),
-        )),
-        Aftermath::Pending(version) => Err(revocation_incomplete(
-            &secret,
-            format!(
-                "version {version} stays AWSPENDING: nothing was promoted, the previous \
-                 credential still works"
-            ),
-            result.err(),
-        )),
-        Aftermath::NothingStaged => {
-            if already_tagged {
-                // Set before this command, possibly by an emergency rotation still unfinished.
-                writeln!(
-                    progress,
-                    "nothing was staged; {MODE_TAG} was set before: kept"
-                )?;
-            } else if now.tags.contains_key(MODE_TAG) {
-                match ctx.store.remove_tag(&secret.arn, MODE_TAG).await {
-                    Ok(()) => writeln!(progress, "nothing was staged: removed {MODE_TAG} again")?,
-                    Err(e) => writeln!(progress, "could not remove {MODE_TAG} again: {e}")?,
-                }
-            }
-            match result {
-                Ok(Finished::Current(version) | Finished::Started(version)) => {
-                    Err(CliError::Abandoned {
-                        secret: secret.name.clone(),
-                        version,
-                    })
-                }
-                Err(e) => Err(e),
-            }
-        }
-    }
-}
-
-fn revocation_incomplete(
-    secret: &SecretMetadata,
-    state: String,
-    cause: Option<CliError>,
-) -> CliError {
-    CliError::RevocationIncomplete {
-        secret: secret.name.clone(),
-        state,
-        cause: cause.map(|e| format!("{e}\n")).unwrap_or_default(),
-    }
-}
-
-/// Where an emergency rotation stands, from DescribeSecret after it returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Aftermath {
-    /// The new version is AWSCURRENT and the tag is gone: the revocation completed.
-    Done(String),
-    /// The new version is AWSCURRENT but the tag is still on: the revocation has not completed.
-    RevocationUnfinished(String),
-    /// A version is still AWSPENDING: nothing was promoted.
-    Pending(String),
-    /// Nothing pending and AWSCURRENT did not move: nothing was staged (or it was abandoned).
-    NothingStaged,
-}
-
-/// `promoted_before` is the AWSCURRENT version before the rotation; `revocation_only` says the
-/// rotation only finished the revocation of that version.
-fn aftermath(
-    promoted_before: Option<&str>,
-    revocation_only: bool,
-    now: &SecretMetadata,
-) -> Aftermath {
-    let current = now.version_with_stage(AWSCURRENT);
-    match current {
-        Some(version) if revocation_only || current != promoted_before => {
-            if now.tags.contains_key(MODE_TAG) {
-                Aftermath::RevocationUnfinished(version.to_owned())
-            } else {
-                Aftermath::Done(version.to_owned())
-            }
-        }
-        _ => match pending_version(now) {
-            Some(version) => Aftermath::Pending(version.to_owned()),
-            None => Aftermath::NothingStaged,
-        },
-    }
-}
-
-/// The version labelled AWSPENDING and not also AWSCURRENT, if any.
-fn pending_version(secret: &SecretMetadata) -> Option<&str> {
-    secret
-        .versions
-        .iter()
-        .find(|(_, stages)| {
-            stages.iter().any(|s| s == AWSPENDING) && !stages.iter().any(|s| s == AWSCURRENT)
-        })
-        .map(|(id, _)| id.as_str())
-}
-
-/// What `emergency` runs.
-struct EmergencyPlan {
-    /// As for [`plan`].
-    token: Option<String>,
-    /// `--resume` after the new version was promoted but its revocation did not complete: only
-    /// finishSecret runs again, on the AWSCURRENT version.
-    revocation_only: bool,
-}
-
-async fn plan_emergency(
-    ctx: &Context,
-    secret: &SecretMetadata,
-    args: &RotateArgs,
-) -> Result<EmergencyPlan, CliError> {
-    match plan(secret, args) {
-        Ok(Some(token)) if args.resume => {
-            refuse_routine_pending(ctx, secret, &token).await?;
-            Ok(EmergencyPlan {
-                token: Some(token),
-                revocation_only: false,
-            })
-        }
-        Ok(token) => Ok(EmergencyPlan {
-            token,
-            revocation_only: false,
-        }),
-        // Nothing pending, but the tag is still on: an emergency rotation promoted its version
-        // and its revocation did not complete. finishSecret on that version finishes it.
-        Err(CliError::NothingToResume { secret: name }) if secret.tags.contains_key(MODE_TAG) => {
-            let current = secret.version_with_stage(AWSCURRENT);
-            match current {
-                Some(current) if records_emergency(ctx, secret, current).await? => {
-                    Ok(EmergencyPlan {
-                        token: Some(current.to_owned()),
-                        revocation_only: true,
-                    })
-                }
-                _ => Err(CliError::NothingToResume { secret: name }),
-            }
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// createSecret records the mode in the pending value and the later steps follow it, not the tag:
-/// a pending version written by a routine createSecret cannot finish as an emergency rotation.
-async fn refuse_routine_pending(
-    ctx: &Context,
-    secret: &SecretMetadata,
-    token: &str,
-) -> Result<(), CliError> {
-    let Some(raw) = ctx.store.value(&secret.arn, VersionRef::Id(token)).await? else {
-        // Still empty: createSecret will record the emergency mode from the tag.
-        return Ok(());
-    };
-    if recorded_mode(&raw).as_deref() == Some(EMERGENCY) {
-        Ok(())
-    } else {
-        Err(CliError::RoutinePending {
-            secret: secret.name.clone(),
-            version: token.to_owned(),
-        })
-    }
-}
-
-async fn records_emergency(
-    ctx: &Context,
-    secret: &SecretMetadata,
-    version: &str,
-) -> Result<bool, CliError> {
-    let raw = ctx
-        .store
-        .value(&secret.arn, VersionRef::Id(version))
-        .await?;
-    Ok(raw.is_some_and(|raw| recorded_mode(&raw).as_deref() == Some(EMERGENCY)))
-}
-
-/// The `rotation_mode` field of a value; nothing else of the value is kept.
-fn recorded_mode(raw: &SecretString) -> Option<String> {
-    SecretValue::parse(raw.expose_secret()).ok().and_then(|v| {
-        v.optional_str(ROTATION_MODE_FIELD)
-            .ok()
-            .flatten()
-            .map(str::to_owned)
-    })
-}
-
 /// Refuses to start over a pending rotation; with `--resume`, continues it. Returns the token a
 /// local rotation uses (`None` for a rotation by the service, which picks its own).
-fn plan(secret: &SecretMetadata, args: &RotateArgs) -> Result<Option<String>, CliError> {
+pub fn plan(secret: &SecretMetadata, args: &RotateArgs) -> Result<Option<String>, CliError> {
     let pending = secret
         .versions
         .iter()
@@ -392,35 +190,9 @@ fn plan(secret: &SecretMetadata, args: &RotateArgs) -> Result<Option<String>, Cl
     }
 }
 
-fn confirm(secret: &SecretMetadata, yes: bool, progress: &mut dyn Write) -> Result<(), CliError> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(
-            "an emergency rotation revokes the previous credential at once: confirm with --yes"
-                .into(),
-        ));
-    }
-    write!(
-        progress,
-        "Emergency rotation of {}: its previous credential stops working as soon as the new one \
-         is promoted, and clients still using it fail.\nType the secret's name to go on: ",
-        secret.name
-    )?;
-    progress.flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() == secret.name {
-        Ok(())
-    } else {
-        Err(CliError::NotConfirmed)
-    }
-}
-
 /// Runs the rotation: `steps` locally with `token`, or by the service. `wait_for_untag`: by the
 /// service, also wait until the function has removed the emergency tag.
-async fn run(
+pub async fn run(
     ctx: &Context,
     secret: &SecretMetadata,
     args: &RotateArgs,
@@ -586,6 +358,7 @@ mod tests {
             engine: None,
             no_wait: false,
             timeout: 300,
+            reason: None,
         }
     }
 
@@ -638,56 +411,6 @@ mod tests {
         ));
         let token = plan(&done, &args(true, false)).unwrap().unwrap();
         assert_eq!(token.len(), 36, "a fresh uuid token: {token}");
-    }
-
-    fn tagged(mut secret: SecretMetadata) -> SecretMetadata {
-        secret.tags.insert(MODE_TAG.into(), EMERGENCY.into());
-        secret
-    }
-
-    #[test]
-    fn an_emergency_succeeds_only_once_promoted_and_untagged() {
-        let before = Some("v1");
-        let promoted = secret(
-            &[("v1", &["AWSPREVIOUS"]), ("v2", &["AWSCURRENT"])],
-            FUNCTION,
-        );
-        assert_eq!(
-            aftermath(before, false, &promoted),
-            Aftermath::Done("v2".into())
-        );
-        assert_eq!(
-            aftermath(before, false, &tagged(promoted)),
-            Aftermath::RevocationUnfinished("v2".into())
-        );
-        let pending = secret(
-            &[("v1", &["AWSCURRENT"]), ("v2", &["AWSPENDING"])],
-            FUNCTION,
-        );
-        assert_eq!(
-            aftermath(before, false, &tagged(pending)),
-            Aftermath::Pending("v2".into())
-        );
-        let untouched = secret(&[("v1", &["AWSCURRENT"])], FUNCTION);
-        assert_eq!(
-            aftermath(before, false, &tagged(untouched.clone())),
-            Aftermath::NothingStaged
-        );
-        // AWSPENDING left on the current version is no pending rotation.
-        let leftover = secret(&[("v1", &["AWSCURRENT", "AWSPENDING"])], FUNCTION);
-        assert_eq!(
-            aftermath(before, false, &tagged(leftover)),
-            Aftermath::NothingStaged
-        );
-        // Finishing a revocation moves nothing: the tag alone tells whether it completed.
-        assert_eq!(
-            aftermath(before, true, &tagged(untouched.clone())),
-            Aftermath::RevocationUnfinished("v1".into())
-        );
-        assert_eq!(
-            aftermath(before, true, &untouched),
-            Aftermath::Done("v1".into())
-        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::error::CliError;
 use crate::table::{human, render};
 use crate::Context;
 use rotation::health::{self, format_time, RotationDateSource, SecretHealth, Selection, Summary};
+use rotation::rotation_log;
 use rotation::store::SecretStore;
 use serde_json::json;
 use std::io::Write;
@@ -143,7 +144,8 @@ fn short(version: &str) -> &str {
     version.get(..8).unwrap_or(version)
 }
 
-/// The secret's versions, newest first, with stages and dates from ListSecretVersionIds.
+/// The secret's versions, newest first, with stages and dates from ListSecretVersionIds, and from
+/// the rotation log in its tags who asked for each rotation, how, and why.
 pub async fn history(
     ctx: &Context,
     args: &HistoryArgs,
@@ -153,6 +155,7 @@ pub async fn history(
     let mut versions = ctx.store.list_versions(&secret.arn).await?;
     versions.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
     let time = |t: Option<SystemTime>| t.map_or_else(|| "-".into(), format_time);
+    let log = rotation_log::entries(&secret.tags);
     if args.json {
         let document = json!({
             "name": secret.name,
@@ -165,6 +168,9 @@ pub async fn history(
                 "stages": v.stages,
                 "created": v.created.map(format_time),
                 "last_accessed": v.last_accessed.map(format_time),
+                "requested_by": log.get(&v.id).map(|e| &e.request.requested_by),
+                "method": log.get(&v.id).map(|e| e.request.method.as_str()),
+                "reason": log.get(&v.id).and_then(|e| e.request.reason.as_ref()),
             })).collect::<Vec<_>>(),
         });
         writeln!(out, "{document:#}")?;
@@ -185,22 +191,31 @@ pub async fn history(
     let rows: Vec<Vec<String>> = versions
         .iter()
         .map(|v| {
+            let entry = log.get(&v.id);
             vec![
+                time(v.created),
+                secret.name.clone(),
                 v.id.clone(),
                 if v.stages.is_empty() {
                     "-".into()
                 } else {
                     v.stages.join(",")
                 },
-                time(v.created),
-                time(v.last_accessed),
+                entry.map_or_else(|| "-".into(), |e| e.request.requested_by.clone()),
+                entry.map_or_else(|| "-".into(), |e| e.request.method.as_str().to_owned()),
+                entry
+                    .and_then(|e| e.request.reason.clone())
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     write!(
         out,
         "{}",
-        render(&["VERSION", "STAGES", "CREATED", "LAST ACCESSED"], &rows)
+        render(
+            &["DATE", "SECRET", "VERSION", "STAGES", "OPERATOR", "METHOD", "NOTES"],
+            &rows
+        )
     )?;
     Ok(())
 }

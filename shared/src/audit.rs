@@ -2,6 +2,7 @@
 //! Lines carry names, ids, outcomes and durations only: never a secret value.
 
 use crate::event::Step;
+use crate::rotation_log::{Method, Request};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,9 @@ pub struct StepRecord<'a> {
     pub elapsed: Duration,
     /// Error kind and message; messages are built to hold no secret material.
     pub error: Option<(&'a str, String)>,
+    /// Who asked for the rotation and why, from the secret's tags; `None` when the secret could
+    /// not be described.
+    pub request: Option<&'a Request>,
 }
 
 /// Where audit and metric lines go: stdout in Lambda, a buffer in tests.
@@ -88,8 +92,18 @@ impl Telemetry {
             "step": record.step.as_str(),
             "version": record.version,
             "outcome": record.outcome.as_str(),
-            "ms": ms,
+            "duration_ms": ms,
         });
+        if let Some(request) = record.request {
+            let mode = match request.method {
+                Method::Emergency => "emergency",
+                Method::Schedule | Method::Rotate => "routine",
+            };
+            audit["mode"] = json!(mode);
+            audit["method"] = json!(request.method.as_str());
+            audit["requested_by"] = json!(request.requested_by);
+            audit["reason"] = json!(request.reason);
+        }
         if let Some((kind, message)) = &record.error {
             audit["error"] = json!(kind);
             audit["message"] = json!(message);
@@ -180,6 +194,12 @@ mod tests {
     }
 
     fn record(step: Step, outcome: Outcome) -> StepRecord<'static> {
+        static REQUEST: std::sync::OnceLock<Request> = std::sync::OnceLock::new();
+        let request = REQUEST.get_or_init(|| Request {
+            method: Method::Rotate,
+            requested_by: "arn:aws:sts::1:assumed-role/ops/alice".into(),
+            reason: Some("INC-42".into()),
+        });
         StepRecord {
             engine: "postgres",
             secret: "arn:s",
@@ -188,6 +208,7 @@ mod tests {
             outcome,
             elapsed: Duration::from_millis(42),
             error: None,
+            request: Some(request),
         }
     }
 
@@ -197,7 +218,14 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0]["event"], "credential.rotate");
         assert_eq!(out[0]["step"], "setSecret");
-        assert_eq!(out[0]["ms"], 42);
+        assert_eq!(out[0]["duration_ms"], 42);
+        assert_eq!(
+            out[0]["requested_by"],
+            "arn:aws:sts::1:assumed-role/ops/alice"
+        );
+        assert_eq!(out[0]["reason"], "INC-42");
+        assert_eq!(out[0]["mode"], "routine");
+        assert_eq!(out[0]["method"], "rotate");
         let emf = &out[1];
         let directive = &emf["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Test");

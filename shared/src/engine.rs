@@ -6,12 +6,13 @@ use crate::backend::{Backend, BackendContext, BackendError, Versions};
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
 use crate::protocol::{Mode, AWSCURRENT, AWSPENDING, AWSPREVIOUS, MODE_TAG};
+use crate::rotation_log::{surplus_log_tags, LogEntry, Request, REASON_TAG, REQUESTED_BY_TAG};
 use crate::secret::SecretValue;
 use crate::store::{PutOutcome, SecretMetadata, SecretStore};
 use crate::stored::{current_version, required_value, StoredVersions};
 use crate::trust;
 use serde_json::Value;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// Secrets Manager's limit on a secret value.
 pub const MAX_SECRET_BYTES: usize = 65_536;
@@ -117,10 +118,17 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         self.handle(&event).await
     }
 
-    /// Runs one step and writes its audit and metric lines.
+    /// Runs one step and writes its audit and metric lines, which name who asked for the
+    /// rotation and why (the secret's request tags, read as the step starts).
     pub async fn handle(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
         let started = Instant::now();
-        let result = self.run_step(event).await;
+        let (request, result) = match self.store.describe(&event.secret_id).await {
+            Ok(secret) => (
+                Some(Request::of(&secret.tags)),
+                self.run_step(&secret, event).await,
+            ),
+            Err(e) => (None, Err(e.into())),
+        };
         let error = result.as_ref().err().map(|e| (e.kind(), e.to_string()));
         self.telemetry.record_step(&StepRecord {
             engine: self.backend.engine(),
@@ -134,25 +142,29 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
             },
             elapsed: started.elapsed(),
             error,
+            request: request.as_ref(),
         });
         result
     }
 
-    async fn run_step(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
-        let secret = self.store.describe(&event.secret_id).await?;
+    async fn run_step(
+        &self,
+        secret: &SecretMetadata,
+        event: &RotationEvent,
+    ) -> Result<StepOutcome, RotationError> {
         let token = event.client_request_token.as_str();
-        if let Preamble::AlreadyCurrent = preamble(&secret, token)? {
+        if let Preamble::AlreadyCurrent = preamble(secret, token)? {
             tracing::info!(secret = %secret.arn, version = token, step = %event.step, "version is already AWSCURRENT");
             return match event.step {
-                Step::FinishSecret => self.finish_leftovers(&secret, event).await,
+                Step::FinishSecret => self.finish_leftovers(secret, event).await,
                 _ => Ok(StepOutcome::AlreadyCurrent),
             };
         }
         match event.step {
-            Step::CreateSecret => self.create_secret(&secret, event).await,
-            Step::SetSecret => self.set_secret(&secret, event).await,
-            Step::TestSecret => self.test_secret(&secret, event).await,
-            Step::FinishSecret => self.finish_secret(&secret, event).await,
+            Step::CreateSecret => self.create_secret(secret, event).await,
+            Step::SetSecret => self.set_secret(secret, event).await,
+            Step::TestSecret => self.test_secret(secret, event).await,
+            Step::FinishSecret => self.finish_secret(secret, event).await,
         }
     }
 
@@ -194,13 +206,37 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
                 event.rotation_token.as_ref(),
             )
             .await?;
-        match put {
-            PutOutcome::Created => Ok(StepOutcome::Done),
+        let outcome = match put {
+            PutOutcome::Created => StepOutcome::Done,
             // Another invocation filled this version first: its value is the pending one.
             PutOutcome::AlreadyExists => {
                 required_value(&self.store, secret, token, AWSPENDING).await?;
-                Ok(StepOutcome::AlreadyDone)
+                StepOutcome::AlreadyDone
             }
+        };
+        self.write_log_entry(secret, token).await;
+        Ok(outcome)
+    }
+
+    /// Adds the rotation's entry to the log in the secret's tags, dropping the oldest. Best effort:
+    /// the log is for people, and a secret with no tag left to spare must still rotate.
+    async fn write_log_entry(&self, secret: &SecretMetadata, token: &str) {
+        let key = LogEntry::key(token);
+        let entry = LogEntry {
+            at: SystemTime::now(),
+            request: Request::of(&secret.tags),
+        };
+        let written = async {
+            for surplus in surplus_log_tags(&secret.tags, &key) {
+                self.store.remove_tag(&secret.arn, &surplus).await?;
+            }
+            self.store
+                .add_tag(&secret.arn, &key, &entry.to_tag_value())
+                .await
+        }
+        .await;
+        if let Err(e) = written {
+            tracing::warn!(secret = %secret.arn, version = token, error = %e, "the rotation log entry was not written");
         }
     }
 
@@ -305,10 +341,15 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
                     }
                     None => None,
                 };
+                // Removes the request tags too.
                 self.after_promotion(secret, &promoted, demoted.as_ref(), event.deadline)
                     .await?;
-                finished_something = true;
+                return Ok(StepOutcome::Done);
             }
+        }
+        if Request::tagged(&secret.tags) {
+            self.remove_request_tags(secret).await?;
+            finished_something = true;
         }
         Ok(if finished_something {
             StepOutcome::Done
@@ -317,8 +358,8 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
         })
     }
 
-    /// Backend work after promotion; an emergency rotation removes its tag last, so a crash before
-    /// that repeats the (idempotent) revocation.
+    /// Backend work after promotion; an emergency rotation removes its tag after it, so a crash
+    /// before that repeats the (idempotent) revocation. The request tags go last.
     async fn after_promotion(
         &self,
         secret: &SecretMetadata,
@@ -332,8 +373,38 @@ impl<S: SecretStore, B: Backend> Engine<S, B> {
             .after_promotion(&ctx, promoted, demoted)
             .await
             .map_err(|e| backend_error(Step::FinishSecret, &secret.arn, e))?;
+        self.write_metadata_tags(secret, promoted).await;
         if mode == Mode::Emergency && secret.tags.contains_key(MODE_TAG) {
             self.store.remove_tag(&secret.arn, MODE_TAG).await?;
+        }
+        self.remove_request_tags(secret).await
+    }
+
+    /// The backend's [`Backend::metadata_tags`] for the promoted value. Best effort: they inform,
+    /// and the promotion they describe has happened.
+    async fn write_metadata_tags(&self, secret: &SecretMetadata, promoted: &SecretValue) {
+        for (key, value) in self.backend.metadata_tags(promoted) {
+            let written = match value {
+                Some(value) if secret.tags.get(key) != Some(&value) => {
+                    self.store.add_tag(&secret.arn, key, &value).await
+                }
+                None if secret.tags.contains_key(key) => {
+                    self.store.remove_tag(&secret.arn, key).await
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = written {
+                tracing::warn!(secret = %secret.arn, tag = key, error = %e, "a metadata tag was not written");
+            }
+        }
+    }
+
+    /// The rotation has ended: the next one, unless someone asks again, is the schedule's.
+    async fn remove_request_tags(&self, secret: &SecretMetadata) -> Result<(), RotationError> {
+        for key in [REQUESTED_BY_TAG, REASON_TAG] {
+            if secret.tags.contains_key(key) {
+                self.store.remove_tag(&secret.arn, key).await?;
+            }
         }
         Ok(())
     }

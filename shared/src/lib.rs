@@ -18,6 +18,7 @@ pub mod password;
 pub mod postgres;
 pub mod protocol;
 pub mod redis;
+pub mod rotation_log;
 pub mod runtime;
 pub mod secret;
 pub mod store;

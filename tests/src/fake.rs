@@ -207,6 +207,12 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         self.maybe_crash("UpdateSecretVersionStage", secret_id)
     }
 
+    async fn add_tag(&self, secret_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.count("TagResource");
+        self.inner.add_tag(secret_id, key, value).await?;
+        self.maybe_crash("TagResource", secret_id)
+    }
+
     async fn remove_tag(&self, secret_id: &str, key: &str) -> Result<(), StoreError> {
         self.count("UntagResource");
         self.inner.remove_tag(secret_id, key).await?;

@@ -7,159 +7,15 @@ use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use rotation::Step;
 use rotation::{Engine, SecretStore};
 use serde_json::{json, Value};
-use std::process::Stdio;
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use testkit::emulator::{run_step_ok, run_steps, stage_value};
 use testkit::fake::FakeBackend;
-use testkit::lambda::workspace_binary;
-use testkit::{Emulator, LogCapture, PostgresServer};
+use testkit::{Emulator, LogCapture};
 
-const DAY: Duration = Duration::from_secs(86_400);
-const ADMIN: &str = "cli_admin";
+#[path = "cli/kit.rs"]
+mod kit;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs the built `rotationctl` with the emulator's environment and no standard input.
-async fn rotationctl(args: &[&str]) -> Run {
-    let binary = workspace_binary("rotationctl");
-    let mut command = tokio::process::Command::new(&binary);
-    command
-        .args(args)
-        .env(
-            "AWS_SESSION_TOKEN",
-            testkit::iam::principal_token(&binary, "operator"),
-        )
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .stdin(Stdio::null());
-    for (key, value) in Emulator::shared().env() {
-        command.env(key, value);
-    }
-    let output = command.output().await.expect("rotationctl runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn server() -> &'static PostgresServer {
-    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
-    SERVER.get_or_init(|| PostgresServer::start().expect("PostgreSQL starts"))
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
-
-fn random_password() -> String {
-    secrecy::ExposeSecret::expose_secret(&rotation::password::generate_password(24)).to_owned()
-}
-
-/// A non-superuser admin (CREATEROLE, pg_signal_backend) and its secret, created once.
-async fn admin_secret() -> String {
-    static ADMIN_ARN: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    ADMIN_ARN
-        .get_or_init(|| async {
-            let password = random_password();
-            server()
-                .superuser_execute(&format!(
-                    "CREATE ROLE {ADMIN} LOGIN CREATEROLE PASSWORD '{password}'; \
-                     GRANT pg_signal_backend TO {ADMIN};"
-                ))
-                .await;
-            pg_admin_secret("cli-pg-admin", ADMIN, &password).await
-        })
-        .await
-        .clone()
-}
-
-/// A new admin secret for `username` with `password` on the test server (plaintext); its ARN.
-async fn pg_admin_secret(prefix: &str, username: &str, password: &str) -> String {
-    let secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
-                        "username": username, "password": password, "ssl": false});
-    Emulator::shared()
-        .create_secret(prefix, &secret.to_string())
-        .await
-}
-
-/// Enables rotation on a secret the way the emulator allows (RotateSecret with a function it does
-/// not know), then takes AWSPENDING off the empty version that leaves: the state a secret is in
-/// between two rotations.
-async fn enable_rotation(id: &str, days: i64) {
-    let token = Emulator::shared().stage_rotation_every(id, days).await;
-    Emulator::shared()
-        .client()
-        .update_secret_version_stage()
-        .secret_id(id)
-        .version_stage(AWSPENDING)
-        .remove_from_version_id(&token)
-        .send()
-        .await
-        .expect("AWSPENDING removed");
-}
-
-/// A PostgreSQL login role and its secret (plaintext connection, as the local server has no TLS).
-async fn postgres_secret(user: &str, alternating: bool) -> (String, String) {
-    let masterarn = if alternating {
-        Some(admin_secret().await)
-    } else {
-        None
-    };
-    postgres_secret_with_admin(user, masterarn).await
-}
-
-/// As [`postgres_secret`]; with `masterarn`, alternating users changed by that admin.
-async fn postgres_secret_with_admin(user: &str, masterarn: Option<String>) -> (String, String) {
-    let password = random_password();
-    server()
-        .superuser_execute(&format!("CREATE ROLE {user} LOGIN PASSWORD '{password}'"))
-        .await;
-    let mut secret = json!({"engine": "postgres", "host": "127.0.0.1", "port": server().port,
-                            "username": user, "password": password, "dbname": "postgres",
-                            "ssl": false});
-    if let Some(masterarn) = masterarn {
-        secret["masterarn"] = json!(masterarn);
-    }
-    let id = Emulator::shared()
-        .create_secret("cli-pg", &secret.to_string())
-        .await;
-    enable_rotation(&id, 30).await;
-    (id, password)
-}
-
-async fn logs_in(value: &Value) -> bool {
-    server().connect_as(value).await.is_ok()
-}
-
-/// Whether `text` contains every one of `parts`.
-fn contains_all(text: &str, parts: &[&str]) -> bool {
-    parts.iter().all(|part| text.contains(part))
-}
-
-fn assert_no_secret(run: &Run, secrets: &[&str]) {
-    for secret in secrets {
-        assert!(
-            !run.all().contains(secret),
-            "a secret value reached rotationctl's output"
-        );
-    }
-}
+use kit::*;
 
 #[tokio::test]
 async fn status_flags_an_overdue_secret_and_a_stuck_pending_version() {
@@ -342,13 +198,13 @@ async fn emergency_revokes_the_previous_user_at_once() {
     assert!(logs_in(&stage_value(&id, AWSPREVIOUS).await).await);
 
     // Without --yes and without a terminal: refused before anything changes.
-    let refused = rotationctl(&["emergency", "--local", &id]).await;
+    let refused = rotationctl(&["emergency", "--reason", "cli test", "--local", &id]).await;
     assert_eq!(refused.code, 2, "{}", refused.all());
     assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
     let tags = Emulator::shared().store().describe(&id).await.unwrap().tags;
     assert!(!tags.contains_key(MODE_TAG), "{tags:?}");
 
-    let run = rotationctl(&["emergency", "--local", "--yes", &id]).await;
+    let run = rotationctl(&["emergency", "--reason", "cli test", "--local", "--yes", &id]).await;
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(run.stderr.contains("tagged rotation:mode=emergency"));
     let current = stage_value(&id, AWSCURRENT).await;
@@ -406,7 +262,7 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
         .await
         .expect("the previous user's session");
 
-    let failed = rotationctl(&["emergency", "--local", "--yes", &id]).await;
+    let failed = rotationctl(&["emergency", "--reason", "cli test", "--local", "--yes", &id]).await;
     assert_eq!(failed.code, 1, "{}", failed.all());
     let resume = format!("`rotationctl emergency --local --resume {name}`");
     assert!(
@@ -440,7 +296,7 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
     server()
         .superuser_execute(&format!("GRANT pg_signal_backend TO {admin}"))
         .await;
-    let resumed = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
+    let resumed = rotationctl(&["emergency", "--reason", "cli test", "--local", "--resume", "--yes", &id]).await;
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     assert!(
         resumed.stderr.contains("[1/1] finishSecret"),
@@ -466,7 +322,7 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
         "the previous user's session was ended"
     );
     assert!(logs_in(&stage_value(&id, AWSCURRENT).await).await);
-    let again = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
+    let again = rotationctl(&["emergency", "--reason", "cli test", "--local", "--resume", "--yes", &id]).await;
     assert_eq!(again.code, 1, "{}", again.all());
     assert!(
         again.stderr.contains("nothing to resume"),
@@ -497,7 +353,7 @@ async fn an_emergency_rotation_that_stops_after_staging_keeps_its_tag() {
     let name = secret_name(&id).await;
     let previous = stage_value(&id, AWSCURRENT).await;
 
-    let failed = rotationctl(&["emergency", "--local", "--yes", &id]).await;
+    let failed = rotationctl(&["emergency", "--reason", "cli test", "--local", "--yes", &id]).await;
     assert_eq!(failed.code, 1, "{}", failed.all());
     let pending = Emulator::shared()
         .version_with(&id, AWSPENDING)
@@ -531,7 +387,7 @@ async fn an_emergency_rotation_that_stops_after_staging_keeps_its_tag() {
     Emulator::shared()
         .put_value(&admin_arn, None, &admin, AWSCURRENT)
         .await;
-    let resumed = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
+    let resumed = rotationctl(&["emergency", "--reason", "cli test", "--local", "--resume", "--yes", &id]).await;
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     assert_eq!(
         Emulator::shared().version_with(&id, AWSCURRENT).await,
@@ -567,7 +423,7 @@ async fn a_pending_rotation_is_refused_and_resume_finishes_it() {
         LogCapture::global().telemetry(),
     );
     run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
-    let run = rotationctl(&["emergency", "--local", "--resume", "--yes", &id]).await;
+    let run = rotationctl(&["emergency", "--reason", "cli test", "--local", "--resume", "--yes", &id]).await;
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("created by a routine rotation"),
@@ -619,7 +475,7 @@ async fn aws_and_rotation_failures_exit_1_with_the_error() {
         vec!["rotate", missing.as_str()],
         vec!["rotate", "--local", missing.as_str()],
         vec!["history", missing.as_str()],
-        vec!["emergency", "--yes", missing.as_str()],
+        vec!["emergency", "--reason", "cli test", "--yes", missing.as_str()],
     ] {
         let run = rotationctl(&args).await;
         assert_eq!(run.code, 1, "{args:?}: {}", run.all());
@@ -661,7 +517,7 @@ async fn aws_and_rotation_failures_exit_1_with_the_error() {
         .send()
         .await
         .unwrap();
-    let run = rotationctl(&["emergency", "--yes", &id]).await;
+    let run = rotationctl(&["emergency", "--reason", "cli test", "--yes", &id]).await;
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("RotateSecret") && run.stderr.contains("InvalidRequestException"),

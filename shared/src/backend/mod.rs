@@ -129,6 +129,13 @@ pub trait Backend: Send + Sync {
     ) -> Result<(), BackendError> {
         Ok(())
     }
+
+    /// Tags that tell readers of metadata alone (the monitor, `rotationctl check-expiring`) what
+    /// the promoted value holds: each key with its value, or `None` to remove it. Set after the
+    /// promotion, best effort. Never secret material: tags are readable with DescribeSecret.
+    fn metadata_tags(&self, _promoted: &SecretValue) -> Vec<(&'static str, Option<String>)> {
+        Vec::new()
+    }
 }
 
 /// A boxed backend is a backend: the registry builds each engine's backend as one.
@@ -169,5 +176,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
         demoted: Option<&SecretValue>,
     ) -> Result<(), BackendError> {
         (**self).after_promotion(ctx, promoted, demoted).await
+    }
+
+    fn metadata_tags(&self, promoted: &SecretValue) -> Vec<(&'static str, Option<String>)> {
+        (**self).metadata_tags(promoted)
     }
 }

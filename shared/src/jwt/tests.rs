@@ -464,6 +464,10 @@ impl SecretStore for NoStore {
     ) -> Result<(), StoreError> {
         Err(no_store("UpdateSecretVersionStage", secret_id))
     }
+    async fn add_tag(&self, secret_id: &str, _key: &str, _value: &str) -> Result<(), StoreError> {
+        Err(no_store("TagResource", secret_id))
+    }
+
     async fn remove_tag(&self, secret_id: &str, _key: &str) -> Result<(), StoreError> {
         Err(no_store("UntagResource", secret_id))
     }

@@ -7,6 +7,7 @@ use super::{
 use crate::protocol::AWSPENDING;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
@@ -251,6 +252,17 @@ impl SecretStore for AwsSecretStore {
             .send()
             .await
             .map_err(|e| store_error("UpdateSecretVersionStage", secret_id, &e))?;
+        Ok(())
+    }
+
+    async fn add_tag(&self, secret_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.client
+            .tag_resource()
+            .secret_id(secret_id)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map_err(|e| store_error("TagResource", secret_id, &e))?;
         Ok(())
     }
 

@@ -201,6 +201,9 @@ pub trait SecretStore: Send + Sync {
         from: Option<&str>,
     ) -> Result<(), StoreError>;
 
+    /// TagResource with one tag.
+    async fn add_tag(&self, secret_id: &str, key: &str, value: &str) -> Result<(), StoreError>;
+
     /// UntagResource of one tag key.
     async fn remove_tag(&self, secret_id: &str, key: &str) -> Result<(), StoreError>;
 }

@@ -1,12 +1,12 @@
 //! The calls beyond the engine's that the CLI and the monitor make: listing secrets and versions,
-//! starting a rotation, tagging. Inherent methods of [`AwsSecretStore`], so that the [`SecretStore`]
+//! starting a rotation. Inherent methods of [`AwsSecretStore`], so that the [`SecretStore`]
 //! trait (and the test stores that wrap it) stays the engine's.
 //!
 //! [`SecretStore`]: super::SecretStore
 
 use super::aws::{secret_metadata, store_error, system_time};
 use super::{AwsSecretStore, ListFilter, SecretMetadata, StoreError, StoreErrorKind, VersionInfo};
-use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 
 /// ListSecrets' and ListSecretVersionIds' page size: the service's maximum.
 const PAGE_SIZE: i32 = 100;
@@ -79,18 +79,6 @@ impl AwsSecretStore {
                 "the answer named no version",
             )
         })
-    }
-
-    /// TagResource with one tag.
-    pub async fn add_tag(&self, secret_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
-        self.client()
-            .tag_resource()
-            .secret_id(secret_id)
-            .tags(Tag::builder().key(key).value(value).build())
-            .send()
-            .await
-            .map_err(|e| store_error("TagResource", secret_id, &e))?;
-        Ok(())
     }
 }
 
