@@ -96,9 +96,9 @@ async fn select(ctx: &Context, args: &EmergencyArgs) -> Result<Vec<Selected>, Cl
         .filter_map(|secret| {
             let engine = engine_of(&secret);
             if let Some(wanted) = args.engine {
-                let matches = engine.as_deref().is_some_and(|e| {
-                    e == wanted.name || wanted.aliases.contains(&e)
-                });
+                let matches = engine
+                    .as_deref()
+                    .is_some_and(|e| e == wanted.name || wanted.aliases.contains(&e));
                 if !matches {
                     return None;
                 }

@@ -296,7 +296,16 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
     server()
         .superuser_execute(&format!("GRANT pg_signal_backend TO {admin}"))
         .await;
-    let resumed = rotationctl(&["emergency", "--reason", "cli test", "--local", "--resume", "--yes", &id]).await;
+    let resumed = rotationctl(&[
+        "emergency",
+        "--reason",
+        "cli test",
+        "--local",
+        "--resume",
+        "--yes",
+        &id,
+    ])
+    .await;
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     assert!(
         resumed.stderr.contains("[1/1] finishSecret"),
@@ -322,7 +331,16 @@ async fn emergency_keeps_its_tag_when_revocation_fails_and_resume_completes_it()
         "the previous user's session was ended"
     );
     assert!(logs_in(&stage_value(&id, AWSCURRENT).await).await);
-    let again = rotationctl(&["emergency", "--reason", "cli test", "--local", "--resume", "--yes", &id]).await;
+    let again = rotationctl(&[
+        "emergency",
+        "--reason",
+        "cli test",
+        "--local",
+        "--resume",
+        "--yes",
+        &id,
+    ])
+    .await;
     assert_eq!(again.code, 1, "{}", again.all());
     assert!(
         again.stderr.contains("nothing to resume"),
@@ -387,7 +405,16 @@ async fn an_emergency_rotation_that_stops_after_staging_keeps_its_tag() {
     Emulator::shared()
         .put_value(&admin_arn, None, &admin, AWSCURRENT)
         .await;
-    let resumed = rotationctl(&["emergency", "--reason", "cli test", "--local", "--resume", "--yes", &id]).await;
+    let resumed = rotationctl(&[
+        "emergency",
+        "--reason",
+        "cli test",
+        "--local",
+        "--resume",
+        "--yes",
+        &id,
+    ])
+    .await;
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     assert_eq!(
         Emulator::shared().version_with(&id, AWSCURRENT).await,
@@ -423,7 +450,16 @@ async fn a_pending_rotation_is_refused_and_resume_finishes_it() {
         LogCapture::global().telemetry(),
     );
     run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
-    let run = rotationctl(&["emergency", "--reason", "cli test", "--local", "--resume", "--yes", &id]).await;
+    let run = rotationctl(&[
+        "emergency",
+        "--reason",
+        "cli test",
+        "--local",
+        "--resume",
+        "--yes",
+        &id,
+    ])
+    .await;
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("created by a routine rotation"),
@@ -475,7 +511,13 @@ async fn aws_and_rotation_failures_exit_1_with_the_error() {
         vec!["rotate", missing.as_str()],
         vec!["rotate", "--local", missing.as_str()],
         vec!["history", missing.as_str()],
-        vec!["emergency", "--reason", "cli test", "--yes", missing.as_str()],
+        vec![
+            "emergency",
+            "--reason",
+            "cli test",
+            "--yes",
+            missing.as_str(),
+        ],
     ] {
         let run = rotationctl(&args).await;
         assert_eq!(run.code, 1, "{args:?}: {}", run.all());

@@ -464,7 +464,14 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
         rotationctl(
             emulator,
             scope.access_key(),
-            &["emergency", "--reason", "e2e incident drill", "--no-wait", "--yes", secret],
+            &[
+                "emergency",
+                "--reason",
+                "e2e incident drill",
+                "--no-wait",
+                "--yes",
+                secret,
+            ],
             &material,
         );
         let token = emulator

@@ -156,4 +156,3 @@ pub fn assert_no_secret(run: &Run, secrets: &[&str]) {
         );
     }
 }
-
