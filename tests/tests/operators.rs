@@ -419,3 +419,152 @@ async fn history_names_the_operator_and_reason_of_a_cli_rotation_and_schedule_fo
         "one log entry per rotation"
     );
 }
+
+/// A copy of `id`'s current value under a name starting with `prefix`, rotation enabled.
+async fn copy_named(id: &str, prefix: &str) -> String {
+    let value = Emulator::shared().value_at(id, AWSCURRENT).await.unwrap();
+    let copy = Emulator::shared().create_secret(prefix, &value).await;
+    enable_rotation(&copy, 30).await;
+    copy
+}
+
+fn parse_json(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("JSON expected ({e}):\n{}", run.all()))
+}
+
+#[tokio::test]
+async fn check_expiring_exits_3_with_what_lapses_within_the_window_and_0_when_nothing_does() {
+    let prefix = unique("exp");
+    let (pg, _) = postgres_secret(&unique("exp_pg"), false).await;
+    let pg = tagged(&copy_named(&pg, &format!("{prefix}-pg")).await, "postgres").await;
+    let jwt = jwt_secret(&format!("{prefix}-jwt")).await;
+    // The JWT function keeps rotation:jwt-verify-until: the previous key's end of grace. The
+    // first rotation publishes the next key; the second demotes the onboarded one to previous.
+    let rotated = rotationctl(&["rotate", "--local", &jwt]).await;
+    assert_eq!(rotated.code, 0, "{}", rotated.all());
+    assert!(
+        !tags(&jwt).await.contains_key(JWT_VERIFY_UNTIL_TAG),
+        "no previous key yet, no tag"
+    );
+    let rotated = rotationctl(&["rotate", "--local", &jwt]).await;
+    assert_eq!(rotated.code, 0, "{}", rotated.all());
+    let grace_ends = tags(&jwt)
+        .await
+        .get(JWT_VERIFY_UNTIL_TAG)
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "the JWT rotation tags when its previous key stops verifying\n{}",
+                rotated.all()
+            )
+        });
+    let grace_ends = rotation::health::parse_time(&grace_ends).unwrap();
+    let hours_left = grace_ends
+        .duration_since(std::time::SystemTime::now())
+        .unwrap()
+        .as_secs()
+        / 3_600;
+
+    // Nothing within an hour: exit 0.
+    let quiet = rotationctl(&[
+        "check-expiring",
+        "--prefix",
+        &prefix,
+        "--within",
+        "1h",
+        "--json",
+    ])
+    .await;
+    assert_eq!(quiet.code, 0, "{}", quiet.all());
+    let document = parse_json(&quiet);
+    assert_eq!(document["checked"], 2);
+    assert_eq!(document["expiring"], json!([]));
+
+    // Until just after the grace ends: the JWT key, not the rotations 30 days out.
+    let window = format!("{}h", hours_left + 2);
+    let grace = rotationctl(&[
+        "check-expiring",
+        "--prefix",
+        &prefix,
+        "--within",
+        &window,
+        "--json",
+    ])
+    .await;
+    assert_eq!(grace.code, 3, "{}", grace.all());
+    let expiring = parse_json(&grace)["expiring"].as_array().unwrap().clone();
+    assert_eq!(expiring.len(), 1, "{expiring:?}");
+    assert_eq!(expiring[0]["kind"], "jwt_key_grace");
+    assert_eq!(expiring[0]["engine"], "jwt");
+    assert!(expiring[0]["secret"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{prefix}-jwt")));
+
+    // 40 days: both rotations fall due too (every 30 days).
+    let month = rotationctl(&[
+        "check-expiring",
+        "--prefix",
+        &prefix,
+        "--within",
+        "40d",
+        "--json",
+    ])
+    .await;
+    assert_eq!(month.code, 3, "{}", month.all());
+    let kinds: Vec<(String, String)> = parse_json(&month)["expiring"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["engine"].as_str().unwrap().to_owned(),
+                e["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    for expected in [
+        ("postgres", "rotation"),
+        ("jwt", "rotation"),
+        ("jwt", "jwt_key_grace"),
+    ] {
+        assert!(
+            kinds.contains(&(expected.0.into(), expected.1.into())),
+            "{kinds:?}"
+        );
+    }
+
+    // As of 60 days on, the table says overdue; exit 3.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60 * 86_400);
+    let at = rotation::health::format_time(later);
+    let table = rotationctl(&[
+        "check-expiring",
+        "--prefix",
+        &prefix,
+        "--within",
+        "1d",
+        "--at",
+        &at,
+    ])
+    .await;
+    assert_eq!(table.code, 3, "{}", table.all());
+    assert!(
+        row(&table.stdout, &format!("{prefix}-pg")).contains("OVERDUE by"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table
+            .stdout
+            .contains("2 of 2 secret(s) have something expiring"),
+        "{}",
+        table.stdout
+    );
+
+    // Bad windows are usage errors.
+    let bad = rotationctl(&["check-expiring", "--within", "2 weeks"]).await;
+    assert_eq!(bad.code, 2, "{}", bad.all());
+    assert_eq!(Emulator::shared().version_with(&pg, AWSPENDING).await, None);
+}

@@ -10,6 +10,7 @@
 mod compare;
 mod doc;
 mod flat;
+mod grace;
 mod keygen;
 mod model;
 mod onboard;
@@ -127,6 +128,10 @@ impl Backend for JwtBackend {
             self.now(),
             ctx.secret_arn,
         )
+    }
+
+    fn metadata_tags(&self, promoted: &SecretValue) -> Vec<(&'static str, Option<String>)> {
+        grace::verify_until_tag(promoted, self.now())
     }
 }
 

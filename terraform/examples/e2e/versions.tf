@@ -24,6 +24,14 @@ provider "aws" {
   skip_region_validation      = true
   max_retries                 = 1
 
+  # The rotation keeps its log and request tags on each secret (rotation:log:*,
+  # rotation:requested-by, rotation:reason, rotation:jwt-verify-until); they
+  # are not Terraform's to remove.
+  ignore_tags {
+    keys         = ["rotation:requested-by", "rotation:reason", "rotation:jwt-verify-until"]
+    key_prefixes = ["rotation:log:"]
+  }
+
   endpoints {
     cloudwatch     = var.endpoint
     elasticache    = var.endpoint

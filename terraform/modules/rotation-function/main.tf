@@ -50,14 +50,27 @@ locals {
         Condition = { StringEquals = local.rotation_lambda_condition }
       },
       {
-        # The function removes the rotation:mode tag after an emergency rotation.
-        Sid      = "RemoveRotationModeTag"
+        # The tags the function keeps: the rotation log (one rotation:log:<version>
+        # per rotation) and when the oldest previous JWT key stops verifying.
+        Sid      = "KeepRotationLogTags"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:TagResource"]
+        Resource = local.account_secret
+        Condition = {
+          StringEquals              = local.rotation_lambda_condition
+          "ForAllValues:StringLike" = { "aws:TagKeys" = ["rotation:log:*", "rotation:jwt-verify-until"] }
+        }
+      },
+      {
+        # When a rotation ends the function removes what asked for it (the
+        # emergency mode, who asked and why), and drops the oldest log entries.
+        Sid      = "EndRotationRequests"
         Effect   = "Allow"
         Action   = ["secretsmanager:UntagResource"]
         Resource = local.account_secret
         Condition = {
-          StringEquals                = local.rotation_lambda_condition
-          "ForAllValues:StringEquals" = { "aws:TagKeys" = ["rotation:mode"] }
+          StringEquals              = local.rotation_lambda_condition
+          "ForAllValues:StringLike" = { "aws:TagKeys" = ["rotation:mode", "rotation:requested-by", "rotation:reason", "rotation:log:*", "rotation:jwt-verify-until"] }
         }
       },
       {

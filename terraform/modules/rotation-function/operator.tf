@@ -41,15 +41,17 @@ locals {
         Resource = local.function_arn
       },
       {
-        # `rotationctl emergency` tags rotation:mode=emergency before RotateSecret
-        # and removes the tag if the rotation cannot start.
-        Sid      = "RequestEmergencyRotations"
+        # `rotationctl rotate` and `emergency` tag who asks and why (and
+        # rotation:mode=emergency) before RotateSecret, and remove the tags if
+        # the rotation cannot start. Never the rotation log, which the function
+        # alone writes.
+        Sid      = "RequestRotations"
         Effect   = "Allow"
         Action   = ["secretsmanager:TagResource", "secretsmanager:UntagResource"]
         Resource = local.account_secret
         Condition = {
           StringEquals                = local.rotation_lambda_condition
-          "ForAllValues:StringEquals" = { "aws:TagKeys" = ["rotation:mode"] }
+          "ForAllValues:StringEquals" = { "aws:TagKeys" = ["rotation:mode", "rotation:requested-by", "rotation:reason"] }
         }
       },
     ]

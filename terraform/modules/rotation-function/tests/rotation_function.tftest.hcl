@@ -118,10 +118,19 @@ run "postgres_in_vpc" {
   assert {
     condition = alltrue([
       for s in jsondecode(module.lambda.role_policy.policy).Statement :
-      try(s.Condition["ForAllValues:StringEquals"]["aws:TagKeys"], []) == ["rotation:mode"]
+      try(s.Condition["ForAllValues:StringLike"]["aws:TagKeys"], []) == ["rotation:mode", "rotation:requested-by", "rotation:reason", "rotation:log:*", "rotation:jwt-verify-until"]
       if contains(flatten([s.Action]), "secretsmanager:UntagResource")
     ])
-    error_message = "UntagResource must be limited to the rotation:mode tag."
+    error_message = "UntagResource must be limited to the tags the rotation ends: mode, request, log, JWT grace."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(module.lambda.role_policy.policy).Statement :
+      try(s.Condition["ForAllValues:StringLike"]["aws:TagKeys"], []) == ["rotation:log:*", "rotation:jwt-verify-until"]
+      if contains(flatten([s.Action]), "secretsmanager:TagResource")
+    ])
+    error_message = "TagResource must be limited to the rotation log and the JWT grace tag."
   }
 
   assert {
@@ -389,6 +398,15 @@ run "jwt_with_shared_topic_and_key" {
   }
 
   assert {
+    condition = alltrue([
+      for s in jsondecode(output.operator_policy_json).Statement :
+      try(s.Condition["ForAllValues:StringEquals"]["aws:TagKeys"], []) == ["rotation:mode", "rotation:requested-by", "rotation:reason"]
+      if anytrue([for a in flatten([s.Action]) : startswith(a, "secretsmanager:Tag") || startswith(a, "secretsmanager:Untag")])
+    ])
+    error_message = "Operators tag only the rotation request (mode, who, why), never the rotation log."
+  }
+
+  assert {
     condition     = module.lambda.error_alarm.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:shared-alarms"])
     error_message = "The error alarm must notify the passed-in topic."
   }
@@ -478,7 +496,7 @@ run "moved_resources_keep_their_names" {
   }
 
   assert {
-    condition     = [for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Sid] == ["RotateOwnSecrets", "RemoveRotationModeTag", "UseSecretKeysThroughSecretsManager", "DescribeRdsDatabases", "WriteOwnLogs", "SendTraces"]
+    condition     = [for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Sid] == ["RotateOwnSecrets", "KeepRotationLogTags", "EndRotationRequests", "UseSecretKeysThroughSecretsManager", "DescribeRdsDatabases", "WriteOwnLogs", "SendTraces"]
     error_message = "The role policy must hold the rotation's statements and module.lambda's own, each once."
   }
 }
