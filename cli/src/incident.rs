@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 use rotation::health::engine_of;
 use rotation::protocol::{AWSCURRENT, MODE_TAG};
 use rotation::rotation_log::{entries, Method};
-use rotation::store::SecretMetadata;
+use rotation::store::{SecretMetadata, SecretStore};
 use std::cell::RefCell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -71,7 +71,7 @@ pub async fn emergency(
         .filter(|s| matches!(s.action, Action::Rotate | Action::Continue))
         .count();
     if to_rotate == 0 {
-        return finish(summary_without_runs(&selected), out);
+        return finish(selected.iter().map(skipped).collect(), out);
     }
     confirm(to_rotate, args.yes, progress)?;
     let requester = ctx.caller_arn().await?;
@@ -204,16 +204,28 @@ async fn rotate_one(
         elapsed,
         revoked,
     };
-    let resume = match &selected.action {
+    if let Action::DoneEarlier(_) | Action::Refused(_) = selected.action {
+        return skipped(selected);
+    }
+    // ListSecrets may lag a few minutes behind; DescribeSecret does not. Decided again on it, so
+    // a re-run moments after the first never rotates a secret this incident already rotated.
+    let fresh = match ctx.store.describe(&selected.secret.arn).await {
+        Ok(fresh) => Selected {
+            action: action(&fresh, args),
+            secret: fresh,
+            engine: selected.engine.clone(),
+        },
+        Err(e) => return row(Err(e.to_string()), None, "no"),
+    };
+    let resume = match &fresh.action {
         Action::Rotate => false,
         Action::Continue => true,
-        Action::DoneEarlier(_) => return row(Ok("rotated earlier"), None, "yes"),
-        Action::Refused(why) => return row(Err(why.clone()), None, "no"),
+        Action::DoneEarlier(_) | Action::Refused(_) => return skipped(&fresh),
     };
     let mut lines = Prefixed::new(&name, progress);
     let started = Instant::now();
-    let rotate = args.rotate_args(&selected.secret.arn, resume);
-    let result = emergency_secret(ctx, &selected.secret, &rotate, requester, &mut lines).await;
+    let rotate = args.rotate_args(&fresh.secret.arn, resume);
+    let result = emergency_secret(ctx, &fresh.secret, &rotate, requester, &mut lines).await;
     let elapsed = Some(started.elapsed());
     match result {
         Ok(Emergency::Revoked(_)) => {
@@ -231,24 +243,19 @@ async fn rotate_one(
     }
 }
 
-fn summary_without_runs(selected: &[Selected]) -> Vec<Row> {
-    selected
-        .iter()
-        .map(|s| Row {
-            name: s.secret.name.clone(),
-            engine: s.engine.clone(),
-            outcome: match &s.action {
-                Action::Refused(why) => Err(why.clone()),
-                _ => Ok("rotated earlier"),
-            },
-            elapsed: None,
-            revoked: if matches!(s.action, Action::Refused(_)) {
-                "no"
-            } else {
-                "yes"
-            },
-        })
-        .collect()
+/// The row of a secret not rotated: rotated earlier by this incident, or refused.
+fn skipped(selected: &Selected) -> Row {
+    let (outcome, revoked) = match &selected.action {
+        Action::Refused(why) => (Err(why.clone()), "no"),
+        _ => (Ok("rotated earlier"), "yes"),
+    };
+    Row {
+        name: selected.secret.name.clone(),
+        engine: selected.engine.clone(),
+        outcome,
+        elapsed: None,
+        revoked,
+    }
 }
 
 /// The summary table; an error when any secret failed, naming the command that continues.

@@ -85,6 +85,12 @@ impl RecordedCall {
     pub fn iam_action(&self) -> String {
         format!("{}:{}", self.service, self.action)
     }
+
+    /// A call no policy governs: STS GetCallerIdentity needs no permission, and an explicit deny
+    /// cannot refuse it (AWS STS API reference). rotationctl asks it who the requester is.
+    pub fn needs_no_permission(&self) -> bool {
+        self.iam_action() == "sts:GetCallerIdentity"
+    }
 }
 
 /// Every call recorded in the `.jsonl` files of `dir` whose name passes `keep`.

@@ -8,6 +8,7 @@
 use aws_sdk_lambda::types::{Architecture, Runtime};
 use base64::Engine as _;
 use rotation::protocol::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, MODE_TAG};
+use rotation::rotation_log;
 use rotation::Step;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -480,7 +481,10 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
             .expect("rotationctl emergency staged a rotation");
         println!("{kind}: emergency rotation (rotationctl emergency)");
         drive(&function, kind, secret, &token).await;
-        assert_eq!(emulator.version_with(secret, AWSCURRENT).await, Some(token));
+        assert_eq!(
+            emulator.version_with(secret, AWSCURRENT).await,
+            Some(token.clone())
+        );
         let tags = emulator
             .client()
             .describe_secret()
@@ -491,6 +495,35 @@ async fn deploy_then_rotate_each_secret_through_what_was_deployed() {
         assert!(
             !tags.tags().iter().any(|t| t.key() == Some(MODE_TAG)),
             "{kind}: the function removed {MODE_TAG} after the emergency rotation"
+        );
+        // The rotation log: the function wrote who asked (the operator role) and why, and removed
+        // the request tags when the rotation ended.
+        let tag_map: BTreeMap<String, String> = tags
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().into(),
+                    t.value().unwrap_or_default().into(),
+                )
+            })
+            .collect();
+        assert!(!tag_map.contains_key(rotation_log::REQUESTED_BY_TAG));
+        assert!(!tag_map.contains_key(rotation_log::REASON_TAG));
+        let entry = rotation_log::entries(&tag_map)
+            .remove(&token)
+            .unwrap_or_else(|| panic!("{kind}: no rotation log entry for the emergency rotation"));
+        assert_eq!(entry.request.method, rotation_log::Method::Emergency);
+        assert_eq!(entry.request.reason.as_deref(), Some("e2e incident drill"));
+        assert!(
+            entry.request.requested_by.contains(":assumed-role/")
+                || entry.request.requested_by.contains(":user/"),
+            "{kind}: requested by {}",
+            entry.request.requested_by
+        );
+        println!(
+            "{kind}: rotation log entry: requested by {}",
+            entry.request.requested_by
         );
         let current = emulator.json_at(secret, AWSCURRENT).await;
         if let Some(password) = current["password"].as_str() {

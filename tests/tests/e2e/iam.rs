@@ -288,14 +288,39 @@ fn must_be_denied(d: &Deployment, principals: &BTreeMap<String, Principal>, proo
             "aws:TagKeys".into(),
             ContextValue::Many(vec!["owner".into()]),
         );
-        let target = "its own secret, a tag other than rotation:mode";
+        let target = "its own secret, a tag not of the rotation";
         proof.push(
             p,
             target,
             deny,
             "secretsmanager:UntagResource",
             own,
+            other_tag.clone(),
+            None,
+        );
+        proof.push(
+            p,
+            target,
+            deny,
+            "secretsmanager:TagResource",
+            own,
             other_tag,
+            None,
+        );
+        // A function never asks for a rotation: neither the mode nor who asks.
+        let mut request = rotated_by(kind);
+        request.insert(
+            "aws:TagKeys".into(),
+            ContextValue::Many(vec!["rotation:mode".into(), "rotation:requested-by".into()]),
+        );
+        let target = "its own secret, the request tags";
+        proof.push(
+            p,
+            target,
+            deny,
+            "secretsmanager:TagResource",
+            own,
+            request,
             None,
         );
         let target = "its own secret";
@@ -387,7 +412,7 @@ fn operator_must_not(d: &Deployment, p: &Principal, proof: &mut Proof) {
             "aws:TagKeys".into(),
             ContextValue::Many(vec!["owner".into()]),
         );
-        let target = "a rotated secret, a tag other than rotation:mode";
+        let target = "a rotated secret, a tag not of the request";
         proof.push(
             p,
             target,
@@ -395,6 +420,24 @@ fn operator_must_not(d: &Deployment, p: &Principal, proof: &mut Proof) {
             "secretsmanager:TagResource",
             secret,
             other_tag,
+            None,
+        );
+        // The rotation log is the function's to write: an operator cannot forge an entry.
+        let mut log_entry = rotated_by.clone();
+        log_entry.insert(
+            "aws:TagKeys".into(),
+            ContextValue::Many(vec![
+                "rotation:log:00000000-0000-0000-0000-000000000000".into()
+            ]),
+        );
+        let target = "a rotated secret, a rotation log entry";
+        proof.push(
+            p,
+            target,
+            deny,
+            "secretsmanager:TagResource",
+            secret,
+            log_entry,
             None,
         );
         let other_function = d
@@ -523,7 +566,7 @@ pub fn prove(emulator: &Emulator, d: &Deployment, work: &Path) -> String {
 
     let mut proven: BTreeSet<(String, String, String)> = BTreeSet::new();
     let mut unknown = Vec::new();
-    for call in &calls {
+    for call in calls.iter().filter(|c| !c.needs_no_permission()) {
         let kind = d.kind_of(call).unwrap_or_else(|| {
             panic!(
                 "a call by {}, which this run did not deploy",
