@@ -230,7 +230,7 @@ async fn five_rotations_keep_each_token_valid_until_its_grace_ends_and_not_after
         let signed_before: Vec<(&str, Convention, String)> = grace
             .iter()
             .flat_map(|(set, _)| {
-                Convention::ALL.map(|c| (*set, c, App::load(&before, set, c).sign()))
+                Convention::DEFAULT.map(|c| (*set, c, App::load(&before, set, c).sign()))
             })
             .collect();
         let rotated_at = clock.advance(1000);
@@ -419,7 +419,7 @@ async fn onboarding_from_each_convention_keeps_existing_tokens_valid() {
         for (set, token) in &tokens {
             // Through its own convention, and through every keyless one (a kid-less token cannot
             // be looked up in a kid array).
-            for c in Convention::ALL
+            for c in Convention::DEFAULT
                 .iter()
                 .filter(|c| **c == convention || **c != Convention::KidArray)
             {
@@ -454,6 +454,123 @@ async fn onboarding_from_each_convention_keeps_existing_tokens_valid() {
             App::load(&rotated, ACCESS, convention).verifies(signed_with_k1, later),
             "case {case}: the adopted key verifies in its grace"
         );
+    }
+}
+
+/// The single-key convention (issue 19): a secret holding only `JWT_ACCESS_SECRET` (then only
+/// `JWT_SECRET`, then only `JWT_REFRESH_SECRET`) is onboarded and rotated three times, with an
+/// application that reads nothing but that field. Onboarding keeps its key; every rotation after
+/// it is a hard cut for that application, while the other conventions keep the previous key.
+#[tokio::test]
+async fn single_key_fields_onboard_then_three_rotations_each_cut_the_previous_key() {
+    let emulator = Emulator::shared();
+    let clock = TestClock::start();
+    let engine = clock.engine();
+    // Rotations further apart than the default graces (access 25 h, refresh 30 days and an hour,
+    // each plus an hour of maxRotationSeconds), so SECRET_KEY_PREVIOUS never blocks one.
+    let period = 31 * 86_400;
+    for (field, set) in [
+        ("JWT_ACCESS_SECRET", ACCESS),
+        ("JWT_SECRET", ACCESS),
+        ("JWT_REFRESH_SECRET", REFRESH),
+    ] {
+        let original = openssl_style_key();
+        let legacy = json!({ field: original, "APP_ENV": "production" });
+        let id = create("jwt-single", legacy.clone()).await;
+        let signed_before_onboarding = App::single(&legacy, field).sign();
+
+        // Onboarding, step by step: the pending value already holds the original key, and a token
+        // the application signed with it verifies for the application reading the pending value.
+        let token = emulator.stage_rotation(&id).await;
+        run_step_ok(&engine, Step::CreateSecret, &id, &token).await;
+        let pending = value_at(&id, AWSPENDING).await;
+        assert!(
+            pending[field] == json!(original),
+            "{field}: onboarding keeps the field's key"
+        );
+        assert!(
+            App::single(&pending, field).verifies(&signed_before_onboarding, clock.now()),
+            "{field}: a token signed before onboarding verifies with the pending value"
+        );
+        for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+            run_step_ok(&engine, step, &id, &token).await;
+        }
+        let onboarded = value_at(&id, AWSCURRENT).await;
+        assert_flat_fields_agree(&onboarded);
+        let active_of = |value: &Value| {
+            value["keySets"][set]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["state"] == "active")
+                .unwrap()["secret"]
+                .clone()
+        };
+        assert!(
+            onboarded[field] == json!(original) && active_of(&onboarded) == json!(original),
+            "{field}: the original key is the first active key"
+        );
+        assert_eq!(onboarded["APP_ENV"], "production", "{field}");
+        let policy = &onboarded["policy"][set];
+        assert!(
+            policy["conventions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("singleKey")),
+            "{field}: {}",
+            policy["conventions"]
+        );
+        assert_eq!(
+            policy["hardCut"], true,
+            "{field}: the policy states the hard cut"
+        );
+        let others = ["JWT_ACCESS_SECRET", "JWT_SECRET", "JWT_REFRESH_SECRET"];
+        for other in others.iter().filter(|o| **o != field) {
+            assert!(
+                onboarded.get(*other).is_none(),
+                "{field}: {other} was not asked for"
+            );
+        }
+
+        let mut current = onboarded;
+        let mut seen = vec![json!(original)];
+        for round in 1..=3 {
+            let previous_token = App::single(&current, field).sign();
+            let rotated_at = clock.advance(period);
+            emulator.rotate(&engine, &id).await.unwrap();
+            let after = value_at(&id, AWSCURRENT).await;
+            let case = format!("{field} round {round}");
+            assert_flat_fields_agree(&after);
+            assert!(
+                after[field] == active_of(&after),
+                "{case}: the field holds the active key"
+            );
+            assert!(!seen.contains(&after[field]), "{case}: a new key");
+            assert!(
+                value_at(&id, AWSPREVIOUS).await[field] == current[field],
+                "{case}: AWSPREVIOUS holds the previous key"
+            );
+            let app = App::single(&after, field);
+            assert!(
+                app.verifies(&app.sign(), rotated_at),
+                "{case}: the application signs and verifies with the new key"
+            );
+            assert!(
+                !app.verifies(&previous_token, rotated_at),
+                "{case}: the hard cut: a token signed with the previous key is refused"
+            );
+            assert!(
+                !app.verifies(&signed_before_onboarding, rotated_at),
+                "{case}: the original key is gone for the application"
+            );
+            assert!(
+                App::load(&after, set, Convention::SigningSecret)
+                    .verifies(&previous_token, rotated_at),
+                "{case}: other conventions keep the previous key through its grace"
+            );
+            seen.push(after[field].clone());
+            current = after;
+        }
     }
 }
 
@@ -581,7 +698,7 @@ async fn emergency_rotation_invalidates_every_earlier_token() {
     let before = value_at(&id, AWSCURRENT).await;
     let mut tokens = Vec::new();
     for set in [ACCESS, REFRESH] {
-        for convention in Convention::ALL {
+        for convention in Convention::DEFAULT {
             let app = App::load(&before, set, convention);
             tokens.extend(app.sign_with_every_key().into_iter().map(|t| (set, t)));
         }
@@ -602,7 +719,7 @@ async fn emergency_rotation_invalidates_every_earlier_token() {
     assert_flat_fields_agree(&after);
     assert_eq!(after["rotation_mode"], "emergency");
     for (set, token) in &tokens {
-        for convention in Convention::ALL {
+        for convention in Convention::DEFAULT {
             assert!(
                 !App::load(&after, set, convention).verifies(token, now),
                 "{set} {convention:?}: a token from before the emergency still verifies"
@@ -615,7 +732,7 @@ async fn emergency_rotation_invalidates_every_earlier_token() {
             2,
             "{set}: only the new active and next keys"
         );
-        for convention in Convention::ALL {
+        for convention in Convention::DEFAULT {
             let app = App::load(&after, set, convention);
             assert!(
                 app.verifies(&app.sign(), now),
@@ -865,7 +982,7 @@ async fn a_slow_rotation_passes_within_max_rotation_seconds_and_a_stale_one_fail
     let promoted = clock.advance(grace + 1);
     run_step_ok(&engine, Step::TestSecret, &id, &token).await;
     // Applications sign with AWSCURRENT's key up to the promotion.
-    let signed_late: Vec<(Convention, String)> = Convention::ALL
+    let signed_late: Vec<(Convention, String)> = Convention::DEFAULT
         .map(|c| (c, App::load(&before, ACCESS, c).sign()))
         .to_vec();
     run_step_ok(&engine, Step::FinishSecret, &id, &token).await;
@@ -1155,9 +1272,19 @@ mod apps {
         /// The `JWT_SECRETS` kid-array convention: sign with the isActive entry (kid in the header); verify the entry with the
         /// token's kid if it may verify and its expiresAt has not passed.
         KidArray { entries: Vec<Value> },
+        /// The single-secret convention: sign and verify with one field (`JWT_ACCESS_SECRET`,
+        /// `JWT_SECRET` or `JWT_REFRESH_SECRET`) and nothing else.
+        Single { secret: String },
     }
 
     impl App {
+        /// An application that reads only `field`.
+        pub fn single(secret: &Value, field: &str) -> App {
+            App::Single {
+                secret: secret[field].as_str().unwrap_or_default().to_owned(),
+            }
+        }
+
         pub fn load(secret: &Value, set: &str, convention: Convention) -> App {
             let set = if set == ACCESS {
                 rotation::jwt::SetName::Access
@@ -1186,6 +1313,9 @@ mod apps {
                         _ => Vec::new(),
                     },
                 },
+                Convention::SingleKey => App::Single {
+                    secret: text(fields[0]),
+                },
             }
         }
 
@@ -1193,6 +1323,7 @@ mod apps {
             match self {
                 App::SecretKey { current, .. } => hs(Algorithm::HS256, current, None),
                 App::SigningSecret { signing, .. } => hs(Algorithm::HS256, signing, None),
+                App::Single { secret } => hs(Algorithm::HS256, secret, None),
                 App::KidArray { entries } => {
                     let active = entries.iter().find(|e| e["isActive"] == true).unwrap();
                     hs(
@@ -1216,6 +1347,7 @@ mod apps {
                     .iter()
                     .map(|s| hs(Algorithm::HS256, s, None))
                     .collect(),
+                App::Single { secret } => vec![hs(Algorithm::HS256, secret, None)],
                 App::KidArray { entries } => entries
                     .iter()
                     .map(|e| {
@@ -1241,6 +1373,7 @@ mod apps {
                 App::SigningSecret { verification, .. } => {
                     verification.iter().any(|s| hs256_ok(token, s).is_ok())
                 }
+                App::Single { secret } => !secret.is_empty() && hs256_ok(token, secret).is_ok(),
                 App::KidArray { entries } => {
                     let Ok(header) = decode_header(token) else {
                         return false;

@@ -40,17 +40,22 @@ impl Dropped {
     }
 }
 
-/// The consumers a set serves: its flat conventions, or its JWK Set when asymmetric.
+/// The consumers a set serves: its flat conventions (one per single-key field it writes), or its
+/// JWK Set when asymmetric.
 pub fn kinds(set: &KeySet) -> Vec<Kind> {
-    if set.policy.algorithm.is_hmac() {
-        set.policy
-            .conventions
-            .iter()
-            .map(|c| Kind::Flat(*c))
-            .collect()
-    } else {
-        vec![Kind::Jwks]
+    if !set.policy.algorithm.is_hmac() {
+        return vec![Kind::Jwks];
     }
+    let mut out = Vec::new();
+    for convention in &set.policy.conventions {
+        match convention {
+            Convention::SingleKey => {
+                out.extend(set.single_key_fields.iter().map(|f| Kind::Single(f)));
+            }
+            other => out.push(Kind::Flat(*other)),
+        }
+    }
+    out
 }
 
 /// The field a consumer's key comes from: for a non-signing key of a two-field convention, the
@@ -84,14 +89,18 @@ pub fn dropped_keys(
     for set in &new.sets {
         let old_set = old.set(set.name);
         let old_alg = old_set.map_or(set.policy.algorithm, |s| s.policy.algorithm);
-        for kind in kinds(set) {
+        // A single-key consumer loses the previous key at promotion by design (the hard cut the
+        // policy states with `hardCut`); every other consumer keeps each key through its grace.
+        for kind in kinds(set).into_iter().filter(|k| !k.hard_cut()) {
             let Some(before) = Consumer::read(current, set.name, kind, old_alg)? else {
                 continue;
             };
             let after = Consumer::read(pending, set.name, kind, set.policy.algorithm)?;
             dropped.extend(match kind {
                 Kind::Jwks => lost_from_jwks(set.name, old_set, after.as_ref(), now)?,
-                Kind::Flat(_) => lost_from_flat(&before, after.as_ref(), old_set, now)?,
+                Kind::Flat(_) | Kind::Single(_) => {
+                    lost_from_flat(&before, after.as_ref(), old_set, now)?
+                }
             });
         }
         dropped.extend(lost_from_key_list(current, set, old_set, now));
@@ -333,8 +342,12 @@ struct OldKeyProbe {
 fn old_hmac_secrets(current: &SecretValue, old_keys: &[&Key]) -> Vec<OldSecret> {
     let mut out = Vec::new();
     for set in SetName::ALL {
-        for convention in Convention::ALL {
-            let kind = Kind::Flat(convention);
+        let single = Convention::SingleKey
+            .fields(set)
+            .iter()
+            .map(|f| Kind::Single(f));
+        let flat = Convention::DEFAULT.into_iter().map(Kind::Flat);
+        for kind in flat.chain(single) {
             // Read leniently: an unreadable old field holds nothing a consumer could use either.
             let Ok(Some(consumer)) = Consumer::read(current, set, kind, KeyAlg::HS256) else {
                 continue;

@@ -5,7 +5,7 @@
 use super::flat;
 use super::model::{invalid, Key, KeyAlg, KeyState, SetName};
 use super::onboard;
-use super::policy::{configured_sets, Convention, SetPolicy};
+use super::policy::{configured_sets, single_key_fields, Convention, SetPolicy};
 use crate::backend::BackendError;
 use crate::secret::SecretValue;
 use serde_json::{json, Map, Value};
@@ -28,6 +28,9 @@ pub struct KeySet {
     pub keys: Vec<Key>,
     /// The kid array is written as a JSON array (as the secret had it) rather than a JSON string.
     pub kid_array_as_json: bool,
+    /// The fields `singleKey` writes, when the policy has it: those the secret already holds
+    /// (`JWT_ACCESS_SECRET`, `JWT_SECRET`, or both), else `JWT_ACCESS_SECRET`.
+    pub single_key_fields: Vec<&'static str>,
 }
 
 impl KeySet {
@@ -78,7 +81,7 @@ impl JwtSecret {
         let mut fields: Map<String, Value> = base
             .fields()
             .iter()
-            .filter(|(name, _)| !is_owned(name))
+            .filter(|(name, _)| !self.owns(name))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         fields.insert("engine".into(), json!(ENGINE));
@@ -91,9 +94,13 @@ impl JwtSecret {
                 .map(Key::to_json)
                 .collect();
             key_sets.insert(set.name.as_str().into(), Value::Array(keys));
-            for (field, value) in
-                flat::derive(set.name, &set.policy, &set.keys, set.kid_array_as_json)?
-            {
+            for (field, value) in flat::derive(
+                set.name,
+                &set.policy,
+                &set.keys,
+                set.kid_array_as_json,
+                &set.single_key_fields,
+            )? {
                 fields.insert(field.into(), value);
             }
         }
@@ -114,17 +121,24 @@ impl JwtSecret {
     pub fn set(&self, name: SetName) -> Option<&KeySet> {
         self.sets.iter().find(|s| s.name == name)
     }
-}
 
-/// The fields this function writes; every other field of the secret is left alone.
-pub fn is_owned(field: &str) -> bool {
-    ["engine", POLICY, KEY_SETS].contains(&field)
-        || SetName::ALL.iter().any(|set| {
-            set.jwks_field() == field
-                || Convention::ALL
-                    .iter()
-                    .any(|c| c.fields(*set).contains(&field))
-        })
+    /// Whether this function writes `field`; every other field of the secret is left alone.
+    /// The single-key fields are ours only in a set whose policy has `singleKey`: elsewhere a
+    /// `JWT_SECRET` is the application's own, as it was before that convention existed.
+    pub fn owns(&self, field: &str) -> bool {
+        let single_key = |set: SetName| {
+            self.set(set)
+                .is_some_and(|s| s.policy.has(Convention::SingleKey))
+        };
+        ["engine", POLICY, KEY_SETS].contains(&field)
+            || SetName::ALL.iter().any(|set| {
+                set.jwks_field() == field
+                    || Convention::ALL
+                        .iter()
+                        .filter(|c| **c != Convention::SingleKey || single_key(*set))
+                        .any(|c| c.fields(*set).contains(&field))
+            })
+    }
 }
 
 fn key_sets(value: &SecretValue) -> Result<Option<&Map<String, Value>>, BackendError> {
@@ -161,8 +175,9 @@ fn set_names(
     if !recognised {
         return Err(invalid(
             KEY_SETS,
-            "is missing, and the secret holds none of SECRET_KEY, JWT_SIGNING_SECRET, JWT_SECRETS \
-             (or their refresh variants) to adopt; add a `policy` member to start new key sets",
+            "is missing, and the secret holds none of SECRET_KEY, JWT_SIGNING_SECRET, JWT_SECRETS, \
+             JWT_ACCESS_SECRET, JWT_SECRET (or their refresh variants) to adopt; add a `policy` \
+             member to start new key sets",
         ));
     }
     Ok(names)
@@ -178,23 +193,23 @@ fn read_set(
     entries: Option<&Value>,
     now: u64,
 ) -> Result<KeySet, BackendError> {
+    let holds = |field: &str| value.get(field).is_some_and(|v| !v.is_null());
+    let single_key_fields = single_key_fields(name, holds);
+    let holds_single_key = Convention::SingleKey.fields(name).iter().any(|f| holds(f));
+    let policy = |hint| SetPolicy::read(name, policy_json, hint, holds_single_key);
     let (policy, keys) = match (how, entries.filter(|e| !e.is_null())) {
-        (Read::PoliciesOnly, entries) => {
-            let hint = entries.and_then(active_alg_hint);
-            (SetPolicy::from_json(name, policy_json, hint)?, Vec::new())
-        }
+        (Read::PoliciesOnly, entries) => (policy(entries.and_then(active_alg_hint))?, Vec::new()),
         (Read::Keys, Some(entries)) => {
             let keys = read_keys(name, entries)?;
             let hint = keys
                 .iter()
                 .find(|k| k.state == KeyState::Active)
                 .map(|k| k.alg);
-            (SetPolicy::from_json(name, policy_json, hint)?, keys)
+            (policy(hint)?, keys)
         }
         (Read::Keys, None) => {
-            let policy = SetPolicy::from_json(name, policy_json, None)?;
-            let until = policy.previous_until(now);
-            let keys = onboard::adopt(value, name, policy.algorithm, until, now)?;
+            let policy = policy(None)?;
+            let keys = onboard::adopt(value, name, &policy, now)?;
             (policy, keys)
         }
     };
@@ -203,6 +218,7 @@ fn read_set(
         policy,
         keys,
         kid_array_as_json: onboard::kid_array_is_json(value, name),
+        single_key_fields,
     })
 }
 

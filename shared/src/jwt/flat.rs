@@ -20,12 +20,14 @@ pub fn ordered(keys: &[Key]) -> Vec<&Key> {
 }
 
 /// The flat fields of one HMAC set for the conventions its policy enables. `kid_array_as_json`
-/// writes the kid array as a real JSON array instead of a JSON-encoded string.
+/// writes the kid array as a real JSON array instead of a JSON-encoded string;
+/// `single_key_fields` are the fields `singleKey` writes (see `policy::single_key_fields`).
 pub fn derive(
     set: SetName,
     policy: &SetPolicy,
     keys: &[Key],
     kid_array_as_json: bool,
+    single_key_fields: &[&'static str],
 ) -> Result<Vec<(&'static str, Value)>, BackendError> {
     let mut out = Vec::new();
     if policy.conventions.is_empty() {
@@ -47,6 +49,12 @@ pub fn derive(
                 };
                 out.push((fields[0], value));
             }
+            // The active key alone: no previous key, no next key (a hard cut for its consumers).
+            Convention::SingleKey => out.extend(
+                single_key_fields
+                    .iter()
+                    .map(|field| (*field, json!(secrets[0]))),
+            ),
         }
     }
     Ok(out)

@@ -146,4 +146,6 @@ pub fn dropped_keys(
 }
 
 #[cfg(test)]
+mod single_key_tests;
+#[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! key set, keeping every key its applications sign or verify with today (and their kids).
 
 use super::model::{check_kid, hmac_material, invalid, Key, KeyAlg, KeyState, SetName};
-use super::policy::Convention;
+use super::policy::{Convention, SetPolicy};
 use super::{keygen, time};
 use crate::backend::BackendError;
 use crate::secret::SecretValue;
@@ -42,8 +42,10 @@ pub fn kid_array_is_json(value: &SecretValue, set: SetName) -> bool {
 }
 
 /// The keys the flat conventions of `set` hold today: the signing key as `active`, every other key
-/// a consumer accepts as `previous`, verifying until `previous_until` (or its `expiresAt` when only
-/// a kid array lists it). Kids from a kid array are kept; other keys get new random kids.
+/// a consumer accepts as `previous`, verifying until `policy.previous_until(now)` (or its
+/// `expiresAt` when only a kid array lists it). Kids from a kid array are kept; other keys get new
+/// random kids. The single-key fields are read only when the policy's conventions include
+/// `singleKey`: otherwise they are the application's own fields, left alone.
 ///
 /// `previous_until` is what a key demoted by this rotation gets: we cannot know when an adopted key
 /// stopped signing, and counting its grace the same way keeps a testSecret within
@@ -51,10 +53,16 @@ pub fn kid_array_is_json(value: &SecretValue, set: SetName) -> bool {
 pub fn adopt(
     value: &SecretValue,
     set: SetName,
-    alg: KeyAlg,
-    previous_until: u64,
+    policy: &SetPolicy,
     now: u64,
 ) -> Result<Vec<Key>, BackendError> {
+    let (alg, previous_until) = (policy.algorithm, policy.previous_until(now));
+    let single = if policy.has(Convention::SingleKey) {
+        single_key(value, set)?
+    } else {
+        Vec::new()
+    };
+    // The single-key fields come last: a disagreement is reported against the older convention.
     let found: Vec<Found> = [
         secret_key(value, set)?,
         signing_secret(value, set)?,
@@ -62,6 +70,7 @@ pub fn adopt(
     ]
     .into_iter()
     .flatten()
+    .chain(single)
     .collect();
     let Some(first) = found.first() else {
         return Ok(Vec::new());
@@ -234,6 +243,30 @@ fn signing_secret(value: &SecretValue, set: SetName) -> Result<Option<Found>, Ba
         active: seen(signing, active),
         others,
     }))
+}
+
+/// `singleKey`: each of `JWT_ACCESS_SECRET` / `JWT_SECRET` (refresh: `JWT_REFRESH_SECRET`) the
+/// secret has holds the key that signs and the only one that verifies.
+fn single_key(value: &SecretValue, set: SetName) -> Result<Vec<Found>, BackendError> {
+    let mut out = Vec::new();
+    for field in Convention::SingleKey.fields(set) {
+        let Some(active) = string_field(value, field)? else {
+            continue;
+        };
+        // Unlike SECRET_KEY_PREVIOUS, the field has no "nothing here" value: it is the key.
+        if active.is_empty() {
+            return Err(invalid(
+                field,
+                "is empty: it must hold the key its applications sign with",
+            ));
+        }
+        out.push(Found {
+            field,
+            active: seen(field, active),
+            others: Vec::new(),
+        });
+    }
+    Ok(out)
 }
 
 /// The `JWT_SECRETS` kid-array convention: `[{kid, secret, isActive, canVerify, expiresAt}]`, as a

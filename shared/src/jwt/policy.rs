@@ -22,11 +22,24 @@ pub enum Convention {
     SigningSecret,
     /// `JWT_SECRETS`, a kid array (refresh: `JWT_REFRESH_SECRETS`).
     KidArray,
+    /// `JWT_ACCESS_SECRET` and/or `JWT_SECRET` (refresh: `JWT_REFRESH_SECRET`): the active key
+    /// alone. A hard cut: its consumers stop accepting the previous key at finishSecret.
+    SingleKey,
 }
 
 impl Convention {
-    /// Every convention, in the order they are written by default.
-    pub const ALL: [Convention; 3] = [
+    /// Every convention a policy may name.
+    pub const ALL: [Convention; 4] = [
+        Convention::SecretKey,
+        Convention::SigningSecret,
+        Convention::KidArray,
+        Convention::SingleKey,
+    ];
+
+    /// The conventions an HMAC set writes when its policy lists none, in order. `singleKey` is
+    /// added only when the secret already holds one of its fields (see `SetPolicy::read`): its
+    /// consumers lose the previous key at once, so no one gets it without asking or having it.
+    pub const DEFAULT: [Convention; 3] = [
         Convention::SecretKey,
         Convention::SigningSecret,
         Convention::KidArray,
@@ -38,6 +51,7 @@ impl Convention {
             Convention::SecretKey => "secretKey",
             Convention::SigningSecret => "signingSecret",
             Convention::KidArray => "kidArray",
+            Convention::SingleKey => "singleKey",
         }
     }
 
@@ -46,7 +60,9 @@ impl Convention {
         Self::ALL.into_iter().find(|c| c.as_str() == name)
     }
 
-    /// The secret's fields for this convention and set: the signing field first.
+    /// The secret's fields for this convention and set: the signing field first. For
+    /// `SingleKey`, the fields it may write, the one written when the secret has none first
+    /// (`single_key_fields` says which a given secret gets).
     pub fn fields(self, set: SetName) -> &'static [&'static str] {
         match (self, set) {
             (Convention::SecretKey, SetName::Access) => &["SECRET_KEY", "SECRET_KEY_PREVIOUS"],
@@ -62,7 +78,28 @@ impl Convention {
             ],
             (Convention::KidArray, SetName::Access) => &["JWT_SECRETS"],
             (Convention::KidArray, SetName::Refresh) => &["JWT_REFRESH_SECRETS"],
+            (Convention::SingleKey, SetName::Access) => &["JWT_ACCESS_SECRET", "JWT_SECRET"],
+            (Convention::SingleKey, SetName::Refresh) => &["JWT_REFRESH_SECRET"],
         }
+    }
+
+    /// Whether its consumers verify with the active key alone, so that a token signed with the
+    /// previous key stops verifying for them as soon as a rotation promotes a new one.
+    pub fn hard_cut(self) -> bool {
+        self == Convention::SingleKey
+    }
+}
+
+/// The single-key fields of `set` that `holds` says the secret has (a non-null value), or the
+/// first of them when it has none: `singleKey` keeps writing whichever of `JWT_SECRET` and
+/// `JWT_ACCESS_SECRET` the applications already read (both, if both are there).
+pub fn single_key_fields(set: SetName, holds: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    let all = Convention::SingleKey.fields(set);
+    let held: Vec<&'static str> = all.iter().copied().filter(|f| holds(f)).collect();
+    if held.is_empty() {
+        all[..1].to_vec()
+    } else {
+        held
     }
 }
 
@@ -86,7 +123,10 @@ pub struct SetPolicy {
     pub conventions: Vec<Convention>,
 }
 
-const FIELDS: [&str; 7] = [
+/// Written back (`true`) when `conventions` includes `singleKey`; read only to refuse `false`.
+const HARD_CUT: &str = "hardCut";
+
+const FIELDS: [&str; 8] = [
     "algorithm",
     "graceSeconds",
     "maxRotationSeconds",
@@ -94,6 +134,7 @@ const FIELDS: [&str; 7] = [
     "cacheSeconds",
     "hmacKeyBytes",
     "conventions",
+    HARD_CUT,
 ];
 
 /// Token lifetime and consumer cache time assumed when `graceSeconds` is not given.
@@ -106,10 +147,23 @@ pub fn default_lifetime_and_cache(set: SetName) -> (u64, u64) {
 
 impl SetPolicy {
     /// Reads `policy.<set>`; `default_alg` is the algorithm of the set's keys, if it has any.
+    /// As `read` for a secret without single-key fields.
     pub fn from_json(
         set: SetName,
         value: Option<&Value>,
         default_alg: Option<KeyAlg>,
+    ) -> Result<Self, BackendError> {
+        Self::read(set, value, default_alg, false)
+    }
+
+    /// Reads `policy.<set>` of a secret that holds one of the set's single-key fields when
+    /// `holds_single_key`: then the default conventions include `singleKey`, so a secret
+    /// onboarded from `JWT_ACCESS_SECRET` keeps that field up to date.
+    pub fn read(
+        set: SetName,
+        value: Option<&Value>,
+        default_alg: Option<KeyAlg>,
+        holds_single_key: bool,
     ) -> Result<Self, BackendError> {
         let path = format!("policy.{}", set.as_str());
         let empty = Map::new();
@@ -132,7 +186,13 @@ impl SetPolicy {
         let max_rotation_seconds = seconds(object, "maxRotationSeconds", &path, 1)?
             .unwrap_or(DEFAULT_MAX_ROTATION_SECONDS);
         let hmac_key_bytes = hmac_key_bytes(object, &path, algorithm)?;
-        let conventions = conventions(object.get("conventions"), &path, algorithm)?;
+        let conventions = conventions(
+            object.get("conventions"),
+            &path,
+            algorithm,
+            holds_single_key,
+        )?;
+        hard_cut(object, &path, &conventions)?;
         Ok(Self {
             algorithm,
             grace_seconds,
@@ -164,6 +224,11 @@ impl SetPolicy {
         }
         let names: Vec<&str> = self.conventions.iter().map(|c| c.as_str()).collect();
         out.insert("conventions".into(), json!(names));
+        // Says in the policy itself that a consumer of the single-key field loses the previous
+        // key at finishSecret (docs/jwt.md, *Consumer conventions*).
+        if self.conventions.iter().any(|c| c.hard_cut()) {
+            out.insert(HARD_CUT.into(), json!(true));
+        }
         Value::Object(out)
     }
 
@@ -289,24 +354,30 @@ fn conventions(
     value: Option<&Value>,
     path: &str,
     algorithm: KeyAlg,
+    holds_single_key: bool,
 ) -> Result<Vec<Convention>, BackendError> {
     let path = format!("{path}.conventions");
     let Some(value) = value.filter(|v| !v.is_null()) else {
-        return Ok(if algorithm.is_hmac() {
-            Convention::ALL.to_vec()
-        } else {
-            Vec::new()
-        });
+        if !algorithm.is_hmac() {
+            return Ok(Vec::new());
+        }
+        let mut out = Convention::DEFAULT.to_vec();
+        if holds_single_key {
+            out.push(Convention::SingleKey);
+        }
+        return Ok(out);
     };
     let items = value
         .as_array()
         .ok_or_else(|| invalid(&path, "must be an array"))?;
     let mut out = Vec::new();
     for item in items {
-        let convention = item
-            .as_str()
-            .and_then(Convention::parse)
-            .ok_or_else(|| invalid(&path, "may hold only secretKey, signingSecret and kidArray"))?;
+        let convention = item.as_str().and_then(Convention::parse).ok_or_else(|| {
+            invalid(
+                &path,
+                "may hold only secretKey, signingSecret, kidArray and singleKey",
+            )
+        })?;
         if out.contains(&convention) {
             return Err(invalid(&path, "names a convention twice"));
         }
@@ -320,6 +391,30 @@ fn conventions(
         ));
     }
     Ok(out)
+}
+
+/// `hardCut` is the function's statement, not a setting: `false` beside `singleKey` would
+/// claim what is not so. Anything else it says is replaced on the next write.
+fn hard_cut(
+    object: &Map<String, Value>,
+    path: &str,
+    conventions: &[Convention],
+) -> Result<(), BackendError> {
+    let single = conventions.iter().any(|c| c.hard_cut());
+    match object.get(HARD_CUT) {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(()),
+        Some(Value::Bool(false)) if !single => Ok(()),
+        Some(Value::Bool(false)) => Err(invalid(
+            &format!("{path}.{HARD_CUT}"),
+            "cannot be false while conventions include singleKey: its field holds the active \
+             key alone, so its consumers stop accepting the previous key at finishSecret; \
+             remove singleKey to avoid that",
+        )),
+        Some(_) => Err(invalid(
+            &format!("{path}.{HARD_CUT}"),
+            "must be true or false",
+        )),
+    }
 }
 
 /// The set names `policy` configures, each known.
@@ -357,7 +452,7 @@ mod tests {
         assert_eq!(policy.max_rotation_seconds, 3_600);
         assert_eq!(policy.previous_until(100), 100 + 90_000 + 3_600);
         assert_eq!(policy.hmac_key_bytes, 32);
-        assert_eq!(policy.conventions, Convention::ALL.to_vec());
+        assert_eq!(policy.conventions, Convention::DEFAULT.to_vec());
         let refresh = SetPolicy::from_json(SetName::Refresh, None, Some(KeyAlg::HS512)).unwrap();
         assert_eq!(refresh.grace_seconds, 30 * 86_400 + 3_600);
         assert_eq!(refresh.hmac_key_bytes, 64);

@@ -18,8 +18,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Which fields a consumer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// One flat convention's fields.
+    /// One flat convention's fields. For `singleKey`, the first of its fields the value holds
+    /// (`JWT_ACCESS_SECRET` before `JWT_SECRET`); `Single` names one.
     Flat(Convention),
+    /// One single-key field (`JWT_ACCESS_SECRET`, `JWT_SECRET`, `JWT_REFRESH_SECRET`), as an
+    /// application that reads nothing else: it signs and verifies with that key alone, so it
+    /// stops accepting the previous key as soon as a rotation is promoted (the hard cut).
+    Single(&'static str),
     /// The set's public JWK Set (`jwks` / `refreshJwks`), looked up by kid.
     Jwks,
 }
@@ -29,7 +34,17 @@ impl Kind {
     pub fn field(self, set: SetName) -> &'static str {
         match self {
             Kind::Flat(convention) => convention.fields(set)[0],
+            Kind::Single(field) => field,
             Kind::Jwks => set.jwks_field(),
+        }
+    }
+
+    /// Whether its consumer verifies with the active key alone (see `Single`).
+    pub fn hard_cut(self) -> bool {
+        match self {
+            Kind::Flat(convention) => convention.hard_cut(),
+            Kind::Single(_) => true,
+            Kind::Jwks => false,
         }
     }
 }
@@ -102,6 +117,17 @@ impl Consumer {
             Kind::Flat(Convention::SecretKey) => secret_key_keys(value, set)?,
             Kind::Flat(Convention::SigningSecret) => signing_secret_keys(value, set)?,
             Kind::Flat(Convention::KidArray) => kid_array_keys(value, set)?,
+            Kind::Flat(Convention::SingleKey) => {
+                let held = Convention::SingleKey
+                    .fields(set)
+                    .iter()
+                    .find(|f| value.get(f).is_some_and(|v| !v.is_null()));
+                match held {
+                    Some(field) => single_key_keys(value, field)?,
+                    None => None,
+                }
+            }
+            Kind::Single(field) => single_key_keys(value, field)?,
             Kind::Jwks => jwks_keys(value, set, alg)?,
         };
         Ok(keys.map(|keys| Self {
@@ -180,6 +206,15 @@ fn secret_key_keys(
         keys.push(hmac(None, previous, false));
     }
     Ok(Some(keys))
+}
+
+/// A single-key field signs and verifies, and is the only key.
+fn single_key_keys(
+    value: &SecretValue,
+    field: &str,
+) -> Result<Option<Vec<ConsumerKey>>, BackendError> {
+    let key = text(value, field)?.filter(|s| !s.is_empty());
+    Ok(key.map(|key| vec![hmac(None, key, true)]))
 }
 
 /// `JWT_SIGNING_SECRET` signs; each comma-separated entry of `JWT_VERIFICATION_SECRETS` verifies.

@@ -2,7 +2,7 @@
 //! tokens, and compare it with the current version. Read-only; safe to repeat.
 
 use super::compare::{dropped_keys, kinds, short_graces, survivors, ShortGrace};
-use super::doc::{is_owned, JwtSecret, KeySet, Read, KEY_SETS};
+use super::doc::{JwtSecret, KeySet, Read, KEY_SETS};
 use super::keygen::generate;
 use super::model::{Key, KeyAlg, KeyState, Material, SetName};
 use super::policy::Convention;
@@ -47,7 +47,7 @@ fn read_consistent(pending: &SecretValue, now: u64) -> Result<JwtSecret, Backend
         .keys()
         .chain(derived.fields().keys())
         .collect();
-    for name in names.into_iter().filter(|n| is_owned(n)) {
+    for name in names.into_iter().filter(|n| secret.owns(n)) {
         if pending.get(name) != derived.get(name) {
             return Err(BackendError::NotVerified(format!(
                 "field `{name}` does not agree with the key list"
@@ -57,8 +57,9 @@ fn read_consistent(pending: &SecretValue, now: u64) -> Result<JwtSecret, Backend
     Ok(secret)
 }
 
-/// Every consumer of `set` accepts the active key and (but for `secretKey`, which has no slot for
-/// it) the next key, and refuses every forgery.
+/// Every consumer of `set` accepts the active key and (but for `secretKey` and a single-key field,
+/// which have no slot for it) the next key, and refuses every forgery. A single-key consumer is
+/// also shown to refuse every other key of the set: the hard cut its applications get.
 fn prove_set(pending: &SecretValue, set: &KeySet, now: u64) -> Result<(), BackendError> {
     public_only(pending, set)?;
     let active = set
@@ -76,8 +77,10 @@ fn prove_set(pending: &SecretValue, set: &KeySet, now: u64) -> Result<(), Backen
                 not_verified(set.name, format!("{} is missing", kind.field(set.name)))
             })?;
         accepts_active(&consumer, active, now)?;
-        if kind != Kind::Flat(Convention::SecretKey) {
-            accepts_next(&consumer, next, now)?;
+        match kind {
+            Kind::Single(_) => hard_cut(&consumer, set, now)?,
+            Kind::Flat(Convention::SecretKey) => {}
+            _ => accepts_next(&consumer, next, now)?,
         }
         refuses(&consumer, &forged, now)?;
     }
@@ -168,7 +171,7 @@ fn accepts_active(consumer: &Consumer, active: &Key, now: u64) -> Result<(), Bac
     let field = consumer.kind.field(consumer.set);
     let probe = match (consumer.kind, consumer.signer()) {
         (Kind::Jwks, _) => sign_with(active.alg, &active.material, Some(&active.kid))?,
-        (Kind::Flat(_), Some(signer)) => {
+        (Kind::Flat(_) | Kind::Single(_), Some(signer)) => {
             let secret = signer.secret.as_ref().map(|s| s.expose_secret());
             if secret != active.material.hmac_secret() {
                 return Err(not_verified(
@@ -178,7 +181,7 @@ fn accepts_active(consumer: &Consumer, active: &Key, now: u64) -> Result<(), Bac
             }
             sign_with(active.alg, &active.material, signer.kid.as_deref())?
         }
-        (Kind::Flat(_), None) => {
+        (Kind::Flat(_) | Kind::Single(_), None) => {
             return Err(not_verified(
                 consumer.set,
                 format!("{field} names no signing key"),
@@ -205,6 +208,30 @@ fn accepts_next(consumer: &Consumer, next: &Key, now: u64) -> Result<(), Backend
             format!("the next key is not pre-loaded through {field}: {why}"),
         )
     })
+}
+
+/// A single-key consumer verifies with the active key alone. Tokens signed with the previous keys
+/// (the one that signed until this rotation among them) are NOT expected to verify for it, unlike
+/// every other convention's consumer (`compare::dropped_keys` holds those to their grace): its
+/// applications lose them at finishSecret. Proven here so the hard cut is a checked fact, not an
+/// accident of the field's form.
+fn hard_cut(consumer: &Consumer, set: &KeySet, now: u64) -> Result<(), BackendError> {
+    let field = consumer.kind.field(consumer.set);
+    for key in set.keys.iter().filter(|k| k.state != KeyState::Active) {
+        let token = sign_with(key.alg, &key.material, None)?;
+        if consumer.verify(&token, now).is_ok() {
+            return Err(not_verified(
+                consumer.set,
+                format!(
+                    "{field} accepts a token signed with the {} key `{}`: it must hold the \
+                     active key alone",
+                    key.state.as_str(),
+                    key.kid
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// No forged token verifies.
