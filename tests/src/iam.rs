@@ -213,7 +213,19 @@ impl Proof {
             );
         }
         if let Some(keys) = &call.tag_keys {
-            context.insert("aws:TagKeys".into(), ContextValue::Many(keys.clone()));
+            // A rotation log entry's key names its version, a new UUID each run: one stable
+            // placeholder keeps the proof's input the same from run to run. It matches the same
+            // `rotation:log:*` patterns any version id does.
+            let keys = keys
+                .iter()
+                .map(
+                    |key| match key.strip_prefix(rotation::rotation_log::LOG_TAG_PREFIX) {
+                        Some(_) => format!("{}version", rotation::rotation_log::LOG_TAG_PREFIX),
+                        None => key.clone(),
+                    },
+                )
+                .collect();
+            context.insert("aws:TagKeys".into(), ContextValue::Many(keys));
         }
         if let Some(lambda) = &call.requested_rotation_lambda_arn {
             context.insert(
