@@ -163,7 +163,7 @@ run "postgres_in_vpc" {
   assert {
     condition = toset(flatten([for s in jsondecode(module.lambda.role_policy.policy).Statement : s.Action])) == toset([
       "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
-      "secretsmanager:UpdateSecretVersionStage", "secretsmanager:UntagResource",
+      "secretsmanager:UpdateSecretVersionStage", "secretsmanager:TagResource", "secretsmanager:UntagResource",
       "kms:Decrypt", "kms:GenerateDataKey",
       "logs:CreateLogStream", "logs:PutLogEvents",
       "xray:PutTraceSegments", "xray:PutTelemetryRecords",
