@@ -17,6 +17,8 @@ pub const DESCRIBE: &str = "DescribeSecret";
 pub const GET: &str = "GetSecretValue";
 pub const PUT: &str = "PutSecretValue";
 pub const UPDATE: &str = "UpdateSecretVersionStage";
+pub const TAG: &str = "TagResource";
+pub const UNTAG: &str = "UntagResource";
 pub const LOGIN: &str = "PostgreSQL login";
 pub const REFUSED: &str = "PostgreSQL refused login";
 
@@ -45,6 +47,8 @@ pub struct Rig<'a> {
     id: String,
     admin_arn: String,
     client: aws_sdk_secretsmanager::Client,
+    /// The previous iteration's rotation log entry, dropped as the oldest would be.
+    previous_log: Option<String>,
     pub out: Baseline,
 }
 
@@ -60,6 +64,7 @@ impl<'a> Rig<'a> {
             id,
             admin_arn,
             client: stack.emulator.client(),
+            previous_log: None,
             out: Baseline::default(),
         };
         rig.iteration().await?;
@@ -85,6 +90,7 @@ impl<'a> Rig<'a> {
             id,
             admin_arn,
             client,
+            previous_log,
             out,
         } = self;
         let (id, admin_arn, client, port) = (&*id, &*admin_arn, &*client, stack.postgres.port);
@@ -110,6 +116,38 @@ impl<'a> Rig<'a> {
                 .map_err(|e| format!("PutSecretValue: {}", DisplayErrorContext(e)).into())
         })
         .await?;
+        // The rotation log: drop the oldest entry, write this rotation's.
+        if let Some(oldest) = previous_log.take() {
+            timed(out, UNTAG, async {
+                client
+                    .untag_resource()
+                    .secret_id(id)
+                    .tag_keys(oldest)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("UntagResource: {}", DisplayErrorContext(e)).into())
+            })
+            .await?;
+        }
+        let log_key = format!("{}{token}", rotation::rotation_log::LOG_TAG_PREFIX);
+        timed(out, TAG, async {
+            client
+                .tag_resource()
+                .secret_id(id)
+                .tags(
+                    aws_sdk_secretsmanager::types::Tag::builder()
+                        .key(&log_key)
+                        .value("2026-01-01T00:00:00Z schedule by=schedule")
+                        .build(),
+                )
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| format!("TagResource: {}", DisplayErrorContext(e)).into())
+        })
+        .await?;
+        *previous_log = Some(log_key);
         step_times[0] = step.elapsed();
 
         // setSecret
