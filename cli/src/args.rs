@@ -83,11 +83,16 @@ pub struct StatusArgs {
 
 impl StatusArgs {
     pub fn filter(&self) -> ListFilter {
-        ListFilter {
-            name_prefix: self.name_prefix.clone(),
-            tag_key: self.tag.as_ref().map(|t| t.key.clone()),
-            tag_value: self.tag.as_ref().and_then(|t| t.value.clone()),
-        }
+        list_filter(self.name_prefix.as_deref(), self.tag.as_ref())
+    }
+}
+
+/// What ListSecrets is asked for: a name prefix and a tag, each optional.
+fn list_filter(prefix: Option<&str>, tag: Option<&TagFilter>) -> ListFilter {
+    ListFilter {
+        name_prefix: prefix.map(str::to_owned),
+        tag_key: tag.map(|t| t.key.clone()),
+        tag_value: tag.and_then(|t| t.value.clone()),
     }
 }
 
@@ -244,11 +249,7 @@ impl EmergencyArgs {
 
     /// What ListSecrets is asked for.
     pub fn filter(&self) -> ListFilter {
-        ListFilter {
-            name_prefix: self.prefix.clone(),
-            tag_key: self.tag.as_ref().map(|t| t.key.clone()),
-            tag_value: self.tag.as_ref().and_then(|t| t.value.clone()),
-        }
+        list_filter(self.prefix.as_deref(), self.tag.as_ref())
     }
 }
 
@@ -277,11 +278,7 @@ pub struct CheckExpiringArgs {
 
 impl CheckExpiringArgs {
     pub fn filter(&self) -> ListFilter {
-        ListFilter {
-            name_prefix: self.prefix.clone(),
-            tag_key: self.tag.as_ref().map(|t| t.key.clone()),
-            tag_value: self.tag.as_ref().and_then(|t| t.value.clone()),
-        }
+        list_filter(self.prefix.as_deref(), self.tag.as_ref())
     }
 }
 

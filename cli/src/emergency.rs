@@ -289,6 +289,22 @@ fn recorded_mode(raw: &SecretString) -> Option<String> {
 }
 
 fn confirm(secret: &SecretMetadata, yes: bool, progress: &mut dyn Write) -> Result<(), CliError> {
+    let warning = format!(
+        "Emergency rotation of {}: its previous credential stops working as soon as the new one \
+         is promoted, and clients still using it fail.\nType the secret's name to go on: ",
+        secret.name
+    );
+    confirm_typed(&warning, &secret.name, yes, progress)
+}
+
+/// Asks on the terminal for `expected` to be typed after `warning`; `yes` skips the question,
+/// and without a terminal only `yes` confirms.
+pub fn confirm_typed(
+    warning: &str,
+    expected: &str,
+    yes: bool,
+    progress: &mut dyn Write,
+) -> Result<(), CliError> {
     if yes {
         return Ok(());
     }
@@ -298,16 +314,11 @@ fn confirm(secret: &SecretMetadata, yes: bool, progress: &mut dyn Write) -> Resu
                 .into(),
         ));
     }
-    write!(
-        progress,
-        "Emergency rotation of {}: its previous credential stops working as soon as the new one \
-         is promoted, and clients still using it fail.\nType the secret's name to go on: ",
-        secret.name
-    )?;
+    write!(progress, "{warning}")?;
     progress.flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() == secret.name {
+    if answer.trim() == expected {
         Ok(())
     } else {
         Err(CliError::NotConfirmed)
@@ -317,26 +328,7 @@ fn confirm(secret: &SecretMetadata, yes: bool, progress: &mut dyn Write) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-
-    const FUNCTION: Option<&str> = Some("arn:aws:lambda:eu-west-1:1:function:f");
-
-    fn secret(versions: &[(&str, &[&str])], function: Option<&str>) -> SecretMetadata {
-        SecretMetadata {
-            name: "s".into(),
-            versions: versions
-                .iter()
-                .map(|(id, stages)| {
-                    (
-                        (*id).to_owned(),
-                        stages.iter().map(|s| (*s).to_owned()).collect(),
-                    )
-                })
-                .collect::<BTreeMap<_, _>>(),
-            rotation_lambda_arn: function.map(str::to_owned),
-            ..SecretMetadata::default()
-        }
-    }
+    use crate::rotate::tests::{secret, FUNCTION};
 
     fn tagged(mut secret: SecretMetadata) -> SecretMetadata {
         secret.tags.insert(MODE_TAG.into(), EMERGENCY.into());

@@ -3,7 +3,7 @@
 //! again with the same reason, it continues what failed and skips what this incident rotated.
 
 use crate::args::EmergencyArgs;
-use crate::emergency::{self, emergency_secret, pending_version, Emergency};
+use crate::emergency::{self, confirm_typed, emergency_secret, pending_version, Emergency};
 use crate::error::CliError;
 use crate::table::render;
 use crate::Context;
@@ -13,7 +13,7 @@ use rotation::protocol::{AWSCURRENT, MODE_TAG};
 use rotation::rotation_log::{entries, Method};
 use rotation::store::{SecretMetadata, SecretStore};
 use std::cell::RefCell;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// What the command will do with one selected secret.
@@ -165,28 +165,11 @@ fn list(selected: &[Selected], out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 fn confirm(count: usize, yes: bool, progress: &mut dyn Write) -> Result<(), CliError> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(
-            "an emergency rotation revokes each previous credential at once: confirm with --yes"
-                .into(),
-        ));
-    }
-    write!(
-        progress,
+    let warning = format!(
         "Emergency rotation of {count} secret(s): each previous credential stops working as soon \
          as its new one is promoted, and clients still using it fail.\nType {count} to go on: "
-    )?;
-    progress.flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() == count.to_string() {
-        Ok(())
-    } else {
-        Err(CliError::NotConfirmed)
-    }
+    );
+    confirm_typed(&warning, &count.to_string(), yes, progress)
 }
 
 async fn rotate_one(

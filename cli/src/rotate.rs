@@ -346,7 +346,7 @@ async fn rotate_by_service(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
@@ -362,7 +362,7 @@ mod tests {
         }
     }
 
-    fn secret(versions: &[(&str, &[&str])], function: Option<&str>) -> SecretMetadata {
+    pub(crate) fn secret(versions: &[(&str, &[&str])], function: Option<&str>) -> SecretMetadata {
         SecretMetadata {
             name: "s".into(),
             versions: versions
@@ -379,7 +379,7 @@ mod tests {
         }
     }
 
-    const FUNCTION: Option<&str> = Some("arn:aws:lambda:eu-west-1:1:function:f");
+    pub(crate) const FUNCTION: Option<&str> = Some("arn:aws:lambda:eu-west-1:1:function:f");
 
     #[test]
     fn a_pending_rotation_is_refused_unless_resumed() {

@@ -12,7 +12,7 @@
 //! who really called TagResource and RotateSecret.
 
 use crate::health::{format_time, parse_time};
-use crate::protocol::{Mode, MODE_TAG};
+use crate::protocol::Mode;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -196,14 +196,10 @@ pub fn tag_text(raw: &str, max: usize) -> String {
     out.trim_end().chars().take(max).collect::<String>()
 }
 
-/// Whether the secret is tagged for an emergency rotation.
-pub fn emergency_tagged(tags: &BTreeMap<String, String>) -> bool {
-    tags.get(MODE_TAG).map(String::as_str) == Some(Mode::Emergency.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::MODE_TAG;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
